@@ -1,0 +1,41 @@
+"""The ``reelflow`` command group and its error handling: one line, a non-zero exit, no traceback."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from reelflow import __version__
+from reelflow._errors import ReelflowError
+
+
+class ReelflowGroup(click.Group):
+    """A click group that turns reelflow's errors into one clear line and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ReelflowError as exc:
+            click.echo(f"error: {exc}", err=True)
+            if os.environ.get("REELFLOW_DEBUG"):
+                raise
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=ReelflowGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="reelflow")
+def cli() -> None:
+    """reelflow: flows, artifacts and runs for personalization ML.
+
+    Runs keep their artifacts and metadata in the store of the working directory
+    (.reelflow/, or REELFLOW_HOME and REELFLOW_DB, or reelflow.toml).
+    """
+
+
+def main() -> None:
+    from reelflow.cli import _inspect, _run, _store  # noqa: F401  (commands register themselves)
+
+    cli(prog_name="reelflow")

@@ -1,0 +1,78 @@
+"""Task output: written by the worker to per-attempt files, streamed live, then kept in the store."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from reelflow.store._objects import ObjectStore
+
+if TYPE_CHECKING:
+    from reelflow.flow._display import Display
+    from reelflow.flow._plan import Pending
+
+_STREAMS = ("stdout", "stderr")
+
+
+@dataclass
+class LogTail:
+    """Follows one attempt's two log files and forwards complete lines to the display."""
+
+    step: str
+    task_id: int
+    stdout_path: Path
+    stderr_path: Path
+    display: Display
+    _offsets: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_STREAMS, 0))
+    _partial: dict[str, bytes] = field(default_factory=lambda: dict.fromkeys(_STREAMS, b""))
+
+    @classmethod
+    def for_attempt(cls, home: Path, run_id: int, pending: Pending, display: Display) -> LogTail:
+        folder = home / "running" / str(run_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        assert pending.task_id is not None
+        stem = folder / f"{pending.task_id}.{pending.attempt}"
+        return cls(pending.step, pending.task_id, stem.with_suffix(".out"),
+                   stem.with_suffix(".err"), display)
+
+    def _path(self, stream: str) -> Path:
+        return self.stdout_path if stream == "stdout" else self.stderr_path
+
+    def pump(self, *, final: bool = False) -> None:
+        """Show the lines written since the last call (and a trailing partial line if final)."""
+        for stream in _STREAMS:
+            chunk = self._read_new(stream)
+            text = self._partial[stream] + chunk
+            lines = text.split(b"\n")
+            self._partial[stream] = b"" if final else lines.pop()
+            for line in lines:
+                if line or not final:
+                    self.display.log(self.step, self.task_id, stream,
+                                     line.decode("utf-8", errors="replace").rstrip("\r"))
+
+    def _read_new(self, stream: str) -> bytes:
+        try:
+            with open(self._path(stream), "rb") as handle:
+                handle.seek(self._offsets[stream])
+                data = handle.read()
+        except FileNotFoundError:
+            return b""
+        self._offsets[stream] += len(data)
+        return data
+
+    def close(self, objects: ObjectStore) -> tuple[str | None, str | None]:
+        """Flush the last lines, store both files as objects and return their keys."""
+        self.pump(final=True)
+        keys = []
+        for stream in _STREAMS:
+            path = self._path(stream)
+            key = None
+            with contextlib.suppress(FileNotFoundError):
+                if os.path.getsize(path) > 0:
+                    key = objects.put_file(path).key
+                os.unlink(path)
+            keys.append(key)
+        return keys[0], keys[1]

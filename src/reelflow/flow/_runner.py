@@ -1,0 +1,217 @@
+"""Start a run or resume one: load the flow, record the run, drive the scheduler, record the end."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reelflow._errors import ResumeError, RunInterruptedError, StepFailedError
+from reelflow.flow._display import Display, make_display
+from reelflow.flow._executor import LocalExecutor
+from reelflow.flow._flowspec import Flow
+from reelflow.flow._graph import FlowGraph, build_graph
+from reelflow.flow._loader import load_flow, split_flow_ref
+from reelflow.flow._parameters import resolve_parameters
+from reelflow.flow._plan import ResumePlan
+from reelflow.flow._scheduler import RunSetup, Scheduler
+from reelflow.flow._spec import Namespace
+from reelflow.store import (
+    FAILED,
+    INTERRUPTED,
+    SUCCEEDED,
+    ArtifactRecord,
+    RunRecord,
+    Store,
+)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a run ended."""
+
+    run_id: int
+    flow_name: str
+    status: str
+
+
+def load(flow_ref: str) -> tuple[type[Flow], FlowGraph, str]:
+    """The flow class, its checked graph, and the absolute path of its file."""
+    file, class_name = split_flow_ref(flow_ref)
+    cls = load_flow(file, class_name)
+    return cls, build_graph(cls), str(Path(file).resolve())
+
+
+def run_flow(
+    flow_ref: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    max_workers: int | None = None,
+    tags: Iterable[str] = (),
+    store: Store | None = None,
+    display: Display | None = None,
+) -> RunOutcome:
+    """Run the flow in ``flow_ref`` (``file.py`` or ``file.py:ClassName``) to its end."""
+    cls, graph, file = load(flow_ref)
+    values = resolve_parameters(cls.parameters(), dict(params or {}))
+    store = store or Store.open()
+    run_id = store.metadata.create_run(
+        graph.flow_name, params=values, graph=_graph_dict(graph, cls), flow_file=file, tags=tags
+    )
+    return _drive(store, cls, graph, file, run_id, values, max_workers, display, None)
+
+
+def resume_run(
+    target: str | int | None = None,
+    *,
+    from_step: str | None = None,
+    max_workers: int | None = None,
+    tags: Iterable[str] = (),
+    store: Store | None = None,
+    display: Display | None = None,
+) -> RunOutcome:
+    """Resume a failed or interrupted run as a new run that re-uses what already succeeded.
+
+    ``target`` is a run id, a flow file (its latest failed run), or None (the store's latest
+    failed or interrupted run). The flow's current code is used, so fixes made since apply.
+    """
+    store = store or Store.open()
+    origin = _origin_run(store, target, allow_succeeded=from_step is not None)
+    flow_ref = origin.flow_file
+    if isinstance(target, str) and not target.isdigit():
+        flow_ref = target
+    cls, graph, file = load(_with_class(flow_ref, origin))
+    if from_step is not None and from_step not in graph.nodes:
+        raise ResumeError(f"--from names no step of {graph.flow_name}: {from_step!r}")
+    rerun = graph.descendants(from_step) if from_step else set()
+    plan = ResumePlan.from_tasks(origin.id, store.metadata.list_tasks(origin.id), rerun)
+    values = dict(origin.params)
+    run_id = store.metadata.create_run(
+        graph.flow_name, params=values, graph=_graph_dict(graph, cls), flow_file=file,
+        origin_run_id=origin.id, tags=[*origin.tags, *tags],
+    )
+    return _drive(store, cls, graph, file, run_id, values, max_workers, display, plan)
+
+
+def _drive(
+    store: Store,
+    cls: type[Flow],
+    graph: FlowGraph,
+    file: str,
+    run_id: int,
+    params: dict[str, Any],
+    max_workers: int | None,
+    display: Display | None,
+    plan: ResumePlan | None,
+) -> RunOutcome:
+    workers = max_workers or os.cpu_count() or 1
+    setup = RunSetup(
+        store=store, graph=graph, flow_file=file, flow_class=cls.__name__, run_id=run_id,
+        params=params, param_namespace=_param_namespace(store, cls, params),
+        cpu_budget=float(workers), memory_budget=_physical_memory(),
+        origin_run_id=None if plan is None else plan.origin_run_id,
+    )
+    executor = LocalExecutor(str(store.config.home), workers)
+    display = display or make_display()
+    scheduler = Scheduler(setup, executor, display, resume=plan)
+    display.start(graph.flow_name, run_id, [node.name for node in graph])
+    status = FAILED
+    try:
+        with _sigterm_as_interrupt():
+            executor.prestart(1)
+            scheduler.run()
+        status = SUCCEEDED
+    except StepFailedError as exc:
+        store.metadata.finish_run(run_id, FAILED, str(exc))
+        raise StepFailedError(
+            f"{exc.message}; fix it, then 'reelflow resume {run_id}'", file=exc.file, line=exc.line
+        ) from None
+    except KeyboardInterrupt:
+        status = INTERRUPTED
+        executor.shutdown(kill=True)
+        scheduler.interrupt()
+        store.metadata.finish_run(run_id, INTERRUPTED, "interrupted")
+        raise RunInterruptedError(
+            f"run {run_id} was interrupted; resume it with 'reelflow resume {run_id}'"
+        ) from None
+    except Exception as exc:
+        store.metadata.finish_run(run_id, FAILED, f"internal error: {type(exc).__name__}: {exc}")
+        raise
+    finally:
+        display.stop()
+        executor.shutdown(kill=status != SUCCEEDED)
+    store.metadata.finish_run(run_id, SUCCEEDED)
+    return RunOutcome(run_id, graph.flow_name, SUCCEEDED)
+
+
+def _graph_dict(graph: FlowGraph, cls: type[Flow]) -> dict[str, Any]:
+    return {**graph.to_dict(), "class_name": cls.__name__}
+
+
+def _param_namespace(store: Store, cls: type[Flow], values: dict[str, Any]) -> Namespace:
+    namespace: Namespace = {}
+    for name, param in cls.parameters().items():
+        stored = store.save(values[name])
+        attr = param.attribute or name
+        namespace[attr] = ArtifactRecord(
+            attr, stored.key, stored.encoding, stored.type_name, stored.size, inherited=True
+        )
+    return namespace
+
+
+def _origin_run(
+    store: Store, target: str | int | None, *, allow_succeeded: bool = False
+) -> RunRecord:
+    meta = store.metadata
+    if isinstance(target, int) or (isinstance(target, str) and target.isdigit()):
+        run = meta.get_run(int(target))
+    else:
+        flow_name = None
+        if target is not None:
+            _, graph, _ = load(target)
+            flow_name = graph.flow_name
+        found = meta.list_runs(flow_name, statuses=[FAILED, INTERRUPTED], limit=1)
+        if not found:
+            which = f"of {flow_name} " if flow_name else ""
+            raise ResumeError(f"no failed or interrupted run {which}to resume in this store")
+        run = found[0]
+    if run.status == SUCCEEDED and not allow_succeeded:
+        raise ResumeError(
+            f"run {run.id} succeeded, so there is nothing to resume; "
+            f"add --from STEP to re-run it from a step"
+        )
+    return run
+
+
+def _with_class(flow_ref: str, origin: RunRecord) -> str:
+    file, class_name = split_flow_ref(flow_ref)
+    return flow_ref if class_name else f"{file}:{origin.graph.get('class_name', '')}".rstrip(":")
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops the run the way Ctrl-C does, so a scheduler's kill leaves a resumable run."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _physical_memory() -> int:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError):
+        return 1 << 40

@@ -1,0 +1,126 @@
+"""Run one attempt of one task inside a worker: call the step, then store what it set."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from reelflow._errors import ReelflowError, SerializationError
+from reelflow.flow._current import TaskContext, current
+from reelflow.flow._flowspec import Flow, Inputs, InputView, TaskState
+from reelflow.flow._loader import load_flow
+from reelflow.flow._spec import Namespace, TaskError, TaskResult, TaskSpec
+from reelflow.store._codecs import StoredValue, load_value, store_value
+from reelflow.store._objects import ObjectStore
+from reelflow.store._records import ArtifactRecord
+
+
+def run_task(spec: TaskSpec, objects: ObjectStore) -> TaskResult:
+    """Execute ``spec`` and return its namespace and transition, or the error it raised."""
+    loader = _loader_for(objects)
+    state = TaskState(
+        namespace=dict(spec.namespace),
+        loader=loader,
+        params=dict(spec.params),
+        frames=spec.frames,
+    )
+    try:
+        flow_cls = load_flow(spec.flow_file, spec.flow_class)
+        flow = flow_cls.__new__(flow_cls)
+        object.__setattr__(flow, "_rf", state)
+        current._bind(_context(spec))
+        _call_step(flow, spec, loader)
+        if spec.catch:
+            setattr(flow, spec.catch, None)
+        namespace = _persist(flow, state, objects)
+    except BaseException as exc:  # the step may raise anything, SystemExit included
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        return TaskResult(spec.task_id, spec.attempt, error=describe_error(exc, spec.flow_file))
+    finally:
+        current._bind(None)
+    return TaskResult(spec.task_id, spec.attempt, namespace=namespace, transition=state.transition)
+
+
+def _call_step(flow: Flow, spec: TaskSpec, loader: Callable[[ArtifactRecord], Any]) -> None:
+    method = getattr(flow, spec.step)
+    if spec.inputs is None:
+        method()
+    else:
+        method(Inputs([InputView(i, loader) for i in spec.inputs]))
+
+
+def _persist(flow: Flow, state: TaskState, objects: ObjectStore) -> Namespace:
+    """The task's namespace: inherited records, plus what the step set or mutated, stored."""
+    namespace: Namespace = {name: _as_inherited(record) for name, record in state.namespace.items()}
+    changed = set(state.assigned) | _mutated(state, objects)
+    for name in sorted(changed):
+        value = flow.__dict__[name]
+        try:
+            stored = store_value(objects, value)
+        except SerializationError as exc:
+            raise SerializationError(f"artifact '{name}': {exc}") from None
+        namespace[name] = _record(name, stored)
+    return namespace
+
+
+def _mutated(state: TaskState, objects: ObjectStore) -> set[str]:
+    """Pickled artifacts the step read and then changed in place (arrays load read-only)."""
+    changed = set()
+    for name, value in state.loaded.items():
+        record = state.namespace.get(name)
+        if name in state.assigned or record is None or record.encoding != "pickle":
+            continue
+        if store_value(objects, value).key != record.key:
+            changed.add(name)
+    return changed
+
+
+def _as_inherited(record: ArtifactRecord) -> ArtifactRecord:
+    if record.inherited:
+        return record
+    return ArtifactRecord(
+        record.name, record.key, record.encoding, record.type_name, record.size, inherited=True
+    )
+
+
+def _record(name: str, stored: StoredValue) -> ArtifactRecord:
+    return ArtifactRecord(name, stored.key, stored.encoding, stored.type_name, stored.size)
+
+
+def _loader_for(objects: ObjectStore) -> Callable[[ArtifactRecord], Any]:
+    def load(record: ArtifactRecord) -> Any:
+        return load_value(objects, record.key, record.encoding)
+
+    return load
+
+
+def _context(spec: TaskSpec) -> TaskContext:
+    return TaskContext(
+        flow_name=spec.flow_name,
+        run_id=spec.run_id,
+        step_name=spec.step,
+        task_id=spec.task_id,
+        attempt=spec.attempt,
+        parameters=MappingProxyType(dict(spec.params)),
+        origin_run_id=spec.origin_run_id,
+    )
+
+
+def describe_error(exc: BaseException, flow_file: str) -> TaskError:
+    """The error as the user should see it: type, message, and the line in their flow file."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    file: str | None = None
+    line: int | None = None
+    if isinstance(exc, ReelflowError) and exc.file:
+        file, line = exc.file, exc.line
+    else:
+        target = Path(flow_file).resolve()
+        for frame in traceback.extract_tb(exc.__traceback__):
+            if Path(frame.filename).resolve() == target:
+                file, line = frame.filename, frame.lineno
+    message = exc.message if isinstance(exc, ReelflowError) else str(exc)
+    return TaskError(type(exc).__name__, message, text, file, line)

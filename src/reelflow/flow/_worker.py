@@ -1,0 +1,75 @@
+"""A long-lived worker process: runs task after task, its imports paid once.
+
+Started by the local executor as ``python -m reelflow.flow._worker FD STORE_HOME``; it talks to
+the scheduler over the socket ``FD`` and sends each task's stdout/stderr, at the file-descriptor
+level, to that task's log files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from multiprocessing.connection import Connection
+
+from reelflow.flow._spec import TaskResult, TaskSpec
+from reelflow.flow._task import run_task
+from reelflow.store._objects import ObjectStore
+
+_PR_SET_PDEATHSIG = 1
+
+
+def main(argv: list[str]) -> int:
+    fd, store_home = int(argv[0]), argv[1]
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+    for stream in (sys.stdout, sys.stderr):
+        stream.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
+    conn = Connection(fd)
+    objects = ObjectStore(store_home)
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            spec = conn.recv()
+        except (EOFError, OSError):
+            return 0
+        if spec is None:
+            return 0
+        conn.send(run_captured(spec, objects))
+
+
+def run_captured(spec: TaskSpec, objects: ObjectStore) -> TaskResult:
+    """Run the task with fd 1 and 2 pointing at its log files."""
+    with _redirected(1, spec.stdout_path), _redirected(2, spec.stderr_path):
+        return run_task(spec, objects)
+
+
+@contextlib.contextmanager
+def _redirected(fd: int, path: str) -> Iterator[None]:
+    stream = sys.stdout if fd == 1 else sys.stderr
+    stream.flush()
+    saved = os.dup(fd)
+    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.dup2(target, fd)
+        yield
+    finally:
+        with contextlib.suppress(ValueError, OSError):
+            stream.flush()
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(target)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this worker if the scheduler dies, so no orphan keeps running."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

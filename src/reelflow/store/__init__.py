@@ -1,0 +1,69 @@
+"""The store: content-addressed artifacts and run metadata (the lowest layer of reelflow).
+
+Names load lazily: a worker that only reads objects never imports SQLAlchemy.
+"""
+
+from typing import TYPE_CHECKING
+
+from reelflow._lazy import lazy_exports
+from reelflow.store._records import (
+    CAUGHT,
+    FAILED,
+    INTERRUPTED,
+    PENDING,
+    RUNNING,
+    SUCCEEDED,
+    ArtifactRecord,
+    AttemptRecord,
+    RunRecord,
+    TaskRecord,
+)
+
+if TYPE_CHECKING:
+    from reelflow.store._check import CheckReport, check_objects
+    from reelflow.store._codecs import StoredValue, load_value, store_value
+    from reelflow.store._config import StoreConfig, resolve_config
+    from reelflow.store._metadata import MetadataStore
+    from reelflow.store._objects import ObjectInfo, ObjectStore
+    from reelflow.store._store import Store
+
+__all__ = [
+    "CAUGHT",
+    "FAILED",
+    "INTERRUPTED",
+    "PENDING",
+    "RUNNING",
+    "SUCCEEDED",
+    "ArtifactRecord",
+    "AttemptRecord",
+    "CheckReport",
+    "MetadataStore",
+    "ObjectInfo",
+    "ObjectStore",
+    "RunRecord",
+    "Store",
+    "StoreConfig",
+    "StoredValue",
+    "TaskRecord",
+    "check_objects",
+    "load_value",
+    "resolve_config",
+    "store_value",
+]
+
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "CheckReport": "reelflow.store._check",
+        "check_objects": "reelflow.store._check",
+        "StoredValue": "reelflow.store._codecs",
+        "load_value": "reelflow.store._codecs",
+        "store_value": "reelflow.store._codecs",
+        "StoreConfig": "reelflow.store._config",
+        "resolve_config": "reelflow.store._config",
+        "MetadataStore": "reelflow.store._metadata",
+        "ObjectInfo": "reelflow.store._objects",
+        "ObjectStore": "reelflow.store._objects",
+        "Store": "reelflow.store._store",
+    },
+)

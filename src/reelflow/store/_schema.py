@@ -1,0 +1,101 @@
+"""The metadata tables: runs, tags, tasks, attempts and artifacts (SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+info = Table(
+    "reelflow_info",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("flow_name", String(200), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("graph", Text, nullable=False),
+    Column("flow_file", Text, nullable=False),
+    Column("origin_run_id", Integer, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("user", String(200), nullable=True),
+    Column("host", String(200), nullable=True),
+    Column("pid", Integer, nullable=True),
+    Index("ix_runs_flow", "flow_name", "id"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id"), primary_key=True),
+    Column("tag", String(200), primary_key=True),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+    Column("step", String(200), nullable=False),
+    Column("branch", String(400), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("parents", Text, nullable=False),
+    Column("frames", Text, nullable=False),
+    Column("transition", Text, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float, nullable=True),
+    Column("finished_at", Float, nullable=True),
+    Column("origin_task_id", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Index("ix_tasks_run_step", "run_id", "step"),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("task_id", Integer, ForeignKey("tasks.id"), primary_key=True),
+    Column("attempt", Integer, primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=True),
+    Column("worker_pid", Integer, nullable=True),
+    Column("error_type", String(200), nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("traceback", Text, nullable=True),
+    Column("stdout_key", String(64), nullable=True),
+    Column("stderr_key", String(64), nullable=True),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("task_id", Integer, ForeignKey("tasks.id"), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("key", String(64), nullable=False),
+    Column("encoding", String(40), nullable=False),
+    Column("type_name", String(200), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("inherited", Integer, nullable=False, default=0),
+    Index("ix_artifacts_key", "key"),
+)
