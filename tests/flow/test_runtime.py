@@ -1,0 +1,209 @@
+"""The local runtime end to end: real worker processes, a real store, the flows in runtime_flows/."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from reelflow import Client
+from reelflow._errors import MergeArtifactsError, ParameterError, StepFailedError
+from reelflow.flow import resume_run, run_flow
+from reelflow.flow._display import PlainDisplay
+from reelflow.store import CAUGHT, FAILED, SUCCEEDED, Store
+
+FLOWS = Path(__file__).parent / "runtime_flows"
+
+
+def run(name: str, store: Store, out: io.StringIO | None = None, **params: object):
+    display = PlainDisplay(out=out or io.StringIO())
+    return run_flow(str(FLOWS / name), params, store=store, display=display, max_workers=2)
+
+
+def test_branches_nested_foreach_and_merges(store: Store) -> None:
+    outcome = run("branches.py", store, scale=3)
+    assert outcome.status == SUCCEEDED
+    data = Client(store).run(outcome.run_id).data
+    assert data.summary == ("same everywhere", ["left", "right"], 30, [9, 36])
+    inner = Client(store).run(outcome.run_id)["inner"]
+    assert len(inner) == 5
+    stacks = sorted(task["position"] for task in inner)
+    assert stacks[0] == [("meet", 0, 2), ("outer", 0, 2)]
+    assert stacks[-1] == [("meet", 1, 2), ("outer", 2, 3)]
+
+
+def test_parameters_reach_every_step_and_inputs(store: Store) -> None:
+    outcome = run("misc.py", store, count="2", ratio="0.25", verbose="yes", config='{"depth": 5}')
+    task = Client(store).run(outcome.run_id)["start"].task
+    assert task["params_seen"] == {
+        "count": 2, "ratio": 0.25, "verbose": True, "label": "x", "config": {"depth": 5},
+        "unpicklable": False, "sleep": 0.0,
+    }
+    assert task["count"] == 2
+    assert Client(store).run(outcome.run_id).params["config"] == {"depth": 5}
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"cuont": "2"}, "unknown parameter 'cuont'"),
+        ({"count": "two"}, "parameter 'count' expects int"),
+        ({"verbose": "maybe"}, "parameter 'verbose' expects bool"),
+        ({"config": "{not json"}, "parameter 'config' expects json"),
+    ],
+)
+def test_bad_parameters_fail_before_anything_runs(store: Store, params, message) -> None:
+    with pytest.raises(ParameterError, match=message):
+        run("misc.py", store, **params)
+    assert Client(store).runs() == []
+
+
+def test_artifacts_keep_their_types_and_in_place_mutation_is_kept(store: Store) -> None:
+    outcome = run("misc.py", store)
+    client_run = Client(store).run(outcome.run_id)
+    start = client_run["start"].task
+    assert start.artifacts["frame"].encoding.startswith("arrow")
+    assert start.artifacts["array"].encoding == "npy"
+    assert list(start["frame"]["a"]) == [0, 1, 2]
+    assert client_run["middle"].task["frame_sum"] == 3
+    assert client_run.data.seen_mutable == [1, 2, 3]
+    assert start["mutable"] == [1, 2]
+
+
+def test_unchanged_artifacts_are_inherited_not_rewritten(store: Store) -> None:
+    outcome = run("misc.py", store)
+    client_run = Client(store).run(outcome.run_id)
+    start, middle = client_run["start"].task, client_run["middle"].task
+    assert middle.artifacts["frame"].inherited
+    assert middle.artifacts["frame"].key == start.artifacts["frame"].key
+    assert not middle.artifacts["frame_sum"].inherited
+
+
+def test_logs_are_captured_per_task_at_the_fd_level(store: Store) -> None:
+    out = io.StringIO()
+    outcome = run("misc.py", store, out)
+    start = Client(store).run(outcome.run_id)["start"].task
+    assert start.stdout() == "to stdout\nraw fd write\n"
+    assert start.stderr() == "to stderr\n"
+    assert f"[start/{start.id}] raw fd write" in out.getvalue()
+
+
+def test_unpicklable_artifact_fails_with_its_name(store: Store) -> None:
+    with pytest.raises(StepFailedError, match="artifact 'lock'.*cannot"):
+        run("misc.py", store, unpicklable="true")
+    failed = Client(store).runs()[0]
+    assert failed.status == FAILED
+    assert failed["start"].task.status == SUCCEEDED
+
+
+def test_retries_then_success_and_catch(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    outcome = run("options.py", store)
+    client_run = Client(store).run(outcome.run_id)
+    assert client_run.data.attempt_seen == 1
+    flaky = client_run["flaky"].task
+    assert [a.status for a in flaky.attempts()] == [FAILED, SUCCEEDED]
+    assert "first attempt always fails" in flaky.attempts()[0].error_message
+    fragile = client_run["fragile"].task
+    assert fragile.status == CAUGHT
+    assert client_run["meet"].task["caught"] == "ValueError: fragile broke"
+
+
+def test_a_killed_worker_fails_its_task_only(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RF_CRASH", "segfault")
+    outcome = run("options.py", store)
+    fragile = Client(store).run(outcome.run_id)["fragile"].task
+    assert fragile.status == CAUGHT
+    assert "killed by SIGKILL" in fragile["failure"].message
+
+
+def test_timeout_kills_the_task(store: Store, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    flow = tmp_path / "slow.py"
+    flow.write_text(
+        "import time\nfrom reelflow import Flow, step\n\n"
+        "class SlowFlow(Flow):\n"
+        "    @step(timeout=0.5)\n"
+        "    def start(self):\n"
+        "        time.sleep(30)\n"
+        "        self.next(self.end)\n\n"
+        "    @step\n"
+        "    def end(self):\n"
+        "        pass\n"
+    )
+    with pytest.raises(StepFailedError, match="timed out after 0.5s"):
+        run_flow(str(flow), store=store, display=PlainDisplay(out=io.StringIO()))
+
+
+def test_wide_foreach_of_a_thousand_tasks(store: Store) -> None:
+    outcome = run("wide.py", store, n="1000")
+    data = Client(store).run(outcome.run_id).data
+    assert data.count == 1000
+    assert data.total == sum(2 * i for i in range(1000))
+
+
+def test_merge_conflicts_name_the_artifact(store: Store, tmp_path: Path) -> None:
+    flow = tmp_path / "conflict.py"
+    flow.write_text(
+        "from reelflow import Flow, step\n\n"
+        "class ConflictFlow(Flow):\n"
+        "    @step\n"
+        "    def start(self):\n"
+        "        self.next(self.a, self.b)\n\n"
+        "    @step\n"
+        "    def a(self):\n"
+        "        self.x = 1\n"
+        "        self.next(self.join)\n\n"
+        "    @step\n"
+        "    def b(self):\n"
+        "        self.x = 2\n"
+        "        self.next(self.join)\n\n"
+        "    @step\n"
+        "    def join(self, inputs):\n"
+        "        self.merge_artifacts(inputs)\n"
+        "        self.next(self.end)\n\n"
+        "    @step\n"
+        "    def end(self):\n"
+        "        pass\n"
+    )
+    with pytest.raises(StepFailedError, match=r"MergeArtifactsError: inputs disagree on x") as info:
+        run_flow(str(flow), store=store, display=PlainDisplay(out=io.StringIO()))
+    assert info.value.line == 20
+    assert MergeArtifactsError.__name__ in str(info.value)
+
+
+def test_resume_reuses_succeeded_tasks_and_matches_a_clean_run(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker = tmp_path / "die"
+    marker.touch()
+    monkeypatch.setenv("RF_MARKER", str(marker))
+    with pytest.raises(StepFailedError, match="killed by SIGKILL"):
+        run("resumable.py", store)
+    failed = Client(store).runs()[0]
+    marker.unlink()
+    outcome = resume_run(store=store, display=PlainDisplay(out=io.StringIO()))
+    resumed = Client(store).run(outcome.run_id)
+    assert resumed.origin_run_id == failed.id
+    assert resumed.data.result == 1 + 4 + 9 + 1
+    for name in ("start", "square", "gather"):
+        old = {t.branch: t for t in failed[name]}
+        for task in resumed[name]:
+            assert task.origin_task_id == old[task.branch].id
+            assert task.artifacts == old[task.branch].artifacts
+    assert resumed["fragile"].task.origin_task_id is None
+    clean = Client(store).run(run("resumable.py", store).run_id)
+    assert clean["end"].task.artifacts == resumed["end"].task.artifacts
+
+
+def test_resume_from_a_step_reruns_it_and_what_follows(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RF_MARKER", str(tmp_path / "absent"))
+    first = run("resumable.py", store)
+    outcome = resume_run(
+        first.run_id, from_step="gather", store=store, display=PlainDisplay(out=io.StringIO())
+    )
+    resumed = Client(store).run(outcome.run_id)
+    assert all(t.origin_task_id for t in resumed["square"])
+    assert resumed["gather"].task.origin_task_id is None
+    assert resumed["end"].task.origin_task_id is None
