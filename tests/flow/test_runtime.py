@@ -1,4 +1,4 @@
-"""The local runtime end to end: real worker processes, a real store, the flows in runtime_flows/."""
+"""The local runtime end to end: real worker processes, a real store, runtime_flows/."""
 
 from __future__ import annotations
 
@@ -37,8 +37,13 @@ def test_parameters_reach_every_step_and_inputs(store: Store) -> None:
     outcome = run("misc.py", store, count="2", ratio="0.25", verbose="yes", config='{"depth": 5}')
     task = Client(store).run(outcome.run_id)["start"].task
     assert task["params_seen"] == {
-        "count": 2, "ratio": 0.25, "verbose": True, "label": "x", "config": {"depth": 5},
-        "unpicklable": False, "sleep": 0.0,
+        "count": 2,
+        "ratio": 0.25,
+        "verbose": True,
+        "label": "x",
+        "config": {"depth": 5},
+        "unpicklable": False,
+        "sleep": 0.0,
     }
     assert task["count"] == 2
     assert Client(store).run(outcome.run_id).params["config"] == {"depth": 5}
@@ -90,7 +95,7 @@ def test_logs_are_captured_per_task_at_the_fd_level(store: Store) -> None:
 
 
 def test_unpicklable_artifact_fails_with_its_name(store: Store) -> None:
-    with pytest.raises(StepFailedError, match="artifact 'lock'.*cannot"):
+    with pytest.raises(StepFailedError, match=r"artifact 'lock'.*cannot"):
         run("misc.py", store, unpicklable="true")
     failed = Client(store).runs()[0]
     assert failed.status == FAILED
@@ -130,7 +135,7 @@ def test_timeout_kills_the_task(store: Store, monkeypatch: pytest.MonkeyPatch, t
         "    def end(self):\n"
         "        pass\n"
     )
-    with pytest.raises(StepFailedError, match="timed out after 0.5s"):
+    with pytest.raises(StepFailedError, match=r"timed out after 0\.5s"):
         run_flow(str(flow), store=store, display=PlainDisplay(out=io.StringIO()))
 
 

@@ -1,4 +1,4 @@
-"""The ``reelflow`` command group and its error handling: one line, a non-zero exit, no traceback."""
+"""The ``reelflow`` command group and its errors: one line, a non-zero exit, no traceback."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ class ReelflowGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ReelflowError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {one_line(str(exc))}", err=True)
             if os.environ.get("REELFLOW_DEBUG"):
                 raise
             sys.exit(exc.exit_code)
@@ -33,6 +33,12 @@ def cli() -> None:
     Runs keep their artifacts and metadata in the store of the working directory
     (.reelflow/, or REELFLOW_HOME and REELFLOW_DB, or reelflow.toml).
     """
+
+
+def one_line(text: str) -> str:
+    """The first line of a message, marked when more was cut, so errors stay one line."""
+    lines = text.strip().splitlines() or [""]
+    return lines[0] + (" (…)" if len(lines) > 1 else "")
 
 
 def main() -> None:

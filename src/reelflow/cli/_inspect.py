@@ -47,9 +47,15 @@ def runs(flow_name: str | None, limit: int) -> None:
     for column in ("run", "flow", "status", "started", "duration", "tags", "resumed from"):
         table.add_column(column)
     for run in found:
-        table.add_row(str(run.id), run.flow_name, run.status, _when(run.created_at),
-                      _seconds(run.duration), ", ".join(run.record.tags),
-                      str(run.origin_run_id or ""))
+        table.add_row(
+            str(run.id),
+            run.flow_name,
+            run.status,
+            _when(run.created_at),
+            _seconds(run.duration),
+            ", ".join(run.record.tags),
+            str(run.origin_run_id or ""),
+        )
     Console().print(table)
 
 
@@ -61,8 +67,10 @@ def show(run_id: str) -> None:
 
     run = Client().run(run_id)
     console = Console()
-    console.print(f"[bold]{run.flow_name}[/] run {run.id}: {run.status}"
-                  f" (started {_when(run.created_at)}, {_seconds(run.duration)})")
+    console.print(
+        f"[bold]{run.flow_name}[/] run {run.id}: {run.status}"
+        f" (started {_when(run.created_at)}, {_seconds(run.duration)})"
+    )
     if run.params:
         console.print("parameters: " + ", ".join(f"{k}={v!r}" for k, v in run.params.items()))
     if run.record.tags:
@@ -79,8 +87,13 @@ def show(run_id: str) -> None:
             own = [a for a in task.artifacts.values() if not a.inherited]
             listed = ", ".join(f"{a.name} ({a.type_name}, {_size(a.size)})" for a in own)
             reused = f" (re-used {task.origin_task_id})" if task.origin_task_id else ""
-            table.add_row(str(task.id), task.status + reused, str(task.record.attempts),
-                          _seconds(task.duration), listed or "-")
+            table.add_row(
+                str(task.id),
+                task.status + reused,
+                str(task.record.attempts),
+                _seconds(task.duration),
+                listed or "-",
+            )
         console.print(table)
 
 
@@ -88,13 +101,19 @@ def show(run_id: str) -> None:
 @click.argument("pathspec", metavar="RUN/STEP[/TASK]")
 @click.option("--stderr", "stream", flag_value="stderr", help="Show stderr only.")
 @click.option("--stdout", "stream", flag_value="stdout", help="Show stdout only.")
-@click.option("--attempt", type=click.IntRange(min=0), default=None, help="Attempt (default: last).")
+@click.option(
+    "--attempt", type=click.IntRange(min=0), default=None, help="Attempt (default: last)."
+)
 def logs(pathspec: str, stream: str | None, attempt: int | None) -> None:
     """Print what the tasks of a step (or one task) wrote to stdout and stderr."""
     from reelflow.flow._client import Client
 
     parts = pathspec.strip("/").split("/")
-    if len(parts) not in (2, 3) or not parts[0].isdigit() or (len(parts) == 3 and not parts[2].isdigit()):
+    if (
+        len(parts) not in (2, 3)
+        or not parts[0].isdigit()
+        or (len(parts) == 3 and not parts[2].isdigit())
+    ):
         raise UsageError(f"expected RUN/STEP or RUN/STEP/TASK (e.g. 12/train/40), got {pathspec!r}")
     step = Client().run(parts[0])[parts[1]]
     tasks = [t for t in step.tasks if len(parts) == 2 or t.id == int(parts[2])]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from reelflow._errors import ReelflowError
@@ -17,7 +15,9 @@ class FlowCommand(click.Command):
 
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         super().format_help(ctx, formatter)
-        file = next((a for a in ctx.meta.get("reelflow_argv", []) if a.endswith(".py") or ":" in a), None)
+        file = next(
+            (a for a in ctx.meta.get("reelflow_argv", []) if a.endswith(".py") or ":" in a), None
+        )
         if file is None:
             return
         try:
@@ -39,20 +39,34 @@ class FlowCommand(click.Command):
 
 @cli.command(cls=FlowCommand)
 @click.argument("flow_file", metavar="FILE[:CLASS]")
-@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
-              help="Set a flow parameter (repeatable).")
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Set a flow parameter (repeatable).",
+)
 @click.option("--max-workers", type=click.IntRange(min=1), default=None, help=_WORKERS_HELP)
 @click.option("--tag", "tags", multiple=True, help="Tag the run (repeatable).")
 @click.option("--plain", is_flag=True, help="Plain log lines even in a terminal.")
-def run(flow_file: str, params: tuple[str, ...], max_workers: int | None,
-        tags: tuple[str, ...], plain: bool) -> None:
+def run(
+    flow_file: str,
+    params: tuple[str, ...],
+    max_workers: int | None,
+    tags: tuple[str, ...],
+    plain: bool,
+) -> None:
     """Run the flow defined in FILE."""
     from reelflow.flow._display import make_display
     from reelflow.flow._parameters import parse_assignments
     from reelflow.flow._runner import run_flow
 
     outcome = run_flow(
-        flow_file, parse_assignments(params), max_workers=max_workers, tags=tags,
+        flow_file,
+        parse_assignments(params),
+        max_workers=max_workers,
+        tags=tags,
         display=make_display(force_plain=plain),
     )
     click.echo(f"run {outcome.run_id} of {outcome.flow_name} {outcome.status}")
@@ -64,8 +78,13 @@ def run(flow_file: str, params: tuple[str, ...], max_workers: int | None,
 @click.option("--max-workers", type=click.IntRange(min=1), default=None, help=_WORKERS_HELP)
 @click.option("--tag", "tags", multiple=True, help="Tag the new run (repeatable).")
 @click.option("--plain", is_flag=True, help="Plain log lines even in a terminal.")
-def resume(target: str | None, from_step: str | None, max_workers: int | None,
-           tags: tuple[str, ...], plain: bool) -> None:
+def resume(
+    target: str | None,
+    from_step: str | None,
+    max_workers: int | None,
+    tags: tuple[str, ...],
+    plain: bool,
+) -> None:
     """Resume a failed or interrupted run, re-using every task that succeeded.
 
     With no argument: the most recent failed or interrupted run in the store. With FILE: that
@@ -75,7 +94,10 @@ def resume(target: str | None, from_step: str | None, max_workers: int | None,
     from reelflow.flow._runner import resume_run
 
     outcome = resume_run(
-        target, from_step=from_step, max_workers=max_workers, tags=tags,
+        target,
+        from_step=from_step,
+        max_workers=max_workers,
+        tags=tags,
         display=make_display(force_plain=plain),
     )
     click.echo(f"run {outcome.run_id} of {outcome.flow_name} {outcome.status}")

@@ -15,8 +15,11 @@ def store() -> None:
 
 
 @store.command()
-@click.option("--remove-orphans", is_flag=True,
-              help="Delete objects no run refers to, and temp files left by killed writers.")
+@click.option(
+    "--remove-orphans",
+    is_flag=True,
+    help="Delete objects no run refers to, and temp files left by killed writers.",
+)
 def check(remove_orphans: bool) -> None:
     """Verify every object against its hash; report corrupt, missing and orphaned objects."""
     from reelflow.store import Store
@@ -29,8 +32,10 @@ def check(remove_orphans: bool) -> None:
     for key in report.missing:
         click.echo(f"missing: {key} (referenced by a run but not on disk)")
     if report.orphans:
-        click.echo(f"orphans: {len(report.orphans)} objects no run refers to"
-                   + ("" if remove_orphans else " (remove with --remove-orphans)"))
+        click.echo(
+            f"orphans: {len(report.orphans)} objects no run refers to"
+            + ("" if remove_orphans else " (remove with --remove-orphans)")
+        )
     if report.stale_temp:
         click.echo(f"stale temp files: {len(report.stale_temp)}")
     for key in report.removed:

@@ -194,7 +194,9 @@ class Task:
         tries = self.attempts()
         if not tries:
             return ""
-        chosen = tries[-1] if attempt is None else next((a for a in tries if a.attempt == attempt), None)
+        chosen = (
+            tries[-1] if attempt is None else next((a for a in tries if a.attempt == attempt), None)
+        )
         if chosen is None:
             raise ArtifactNotFoundError(f"task {self.pathspec} has no attempt {attempt}")
         key = chosen.stdout_key if stream == "stdout" else chosen.stderr_key
@@ -236,5 +238,7 @@ def _run_id(value: int | str) -> int:
     if "/" in text:
         text = text.rsplit("/", 1)[-1]
     if not text.isdigit():
-        raise ArtifactNotFoundError(f"{value!r} is not a run id; run ids are numbers (reelflow runs)")
+        raise ArtifactNotFoundError(
+            f"{value!r} is not a run id; run ids are numbers (reelflow runs)"
+        )
     return int(text)

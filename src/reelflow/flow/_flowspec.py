@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from reelflow._errors import FlowDefinitionError, MergeArtifactsError
 from reelflow.flow._parameters import Parameter
@@ -170,7 +170,7 @@ class Flow:
         state = self.__dict__.get("_rf")
         if state is None:
             raise RuntimeError("this method works only inside a running step")
-        return state
+        return cast(TaskState, state)
 
     def _rf_parameter(self, name: str) -> Any:
         state = self.__dict__.get("_rf")
@@ -260,7 +260,7 @@ def _target_name(flow: Flow, target: Any) -> str:
 def _innermost_foreach(frames: list[dict[str, Any]]) -> dict[str, Any] | None:
     for frame in reversed(frames):
         if frame["kind"] == "foreach":
-            return frame
+            return cast(dict[str, Any], frame)
     return None
 
 

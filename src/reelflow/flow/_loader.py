@@ -26,7 +26,7 @@ def module_name_for(path: Path) -> str:
 
 
 def load_module(file: str | Path) -> ModuleType:
-    """Import ``file`` once per process, with its folder on ``sys.path`` as Python does for scripts."""
+    """Import ``file`` once per process, its folder on ``sys.path`` as Python does for scripts."""
     path = Path(file).resolve()
     cached = _loaded.get(str(path))
     if cached is not None:
@@ -60,7 +60,7 @@ def load_module(file: str | Path) -> ModuleType:
 
 
 def load_flow(file: str | Path, class_name: str | None = None) -> type[Flow]:
-    """The Flow subclass defined in ``file`` (the one named ``class_name`` when there are several)."""
+    """The Flow subclass defined in ``file`` (the one named ``class_name`` if there are several)."""
     module = load_module(file)
     flows = {
         name: obj

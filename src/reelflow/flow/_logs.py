@@ -1,4 +1,4 @@
-"""Task output: written by the worker to per-attempt files, streamed live, then kept in the store."""
+"""Task output: written by workers to per-attempt files, streamed live, then kept in the store."""
 
 from __future__ import annotations
 
@@ -35,8 +35,13 @@ class LogTail:
         folder.mkdir(parents=True, exist_ok=True)
         assert pending.task_id is not None
         stem = folder / f"{pending.task_id}.{pending.attempt}"
-        return cls(pending.step, pending.task_id, stem.with_suffix(".out"),
-                   stem.with_suffix(".err"), display)
+        return cls(
+            pending.step,
+            pending.task_id,
+            stem.with_suffix(".out"),
+            stem.with_suffix(".err"),
+            display,
+        )
 
     def _path(self, stream: str) -> Path:
         return self.stdout_path if stream == "stdout" else self.stderr_path
@@ -50,8 +55,12 @@ class LogTail:
             self._partial[stream] = b"" if final else lines.pop()
             for line in lines:
                 if line or not final:
-                    self.display.log(self.step, self.task_id, stream,
-                                     line.decode("utf-8", errors="replace").rstrip("\r"))
+                    self.display.log(
+                        self.step,
+                        self.task_id,
+                        stream,
+                        line.decode("utf-8", errors="replace").rstrip("\r"),
+                    )
 
     def _read_new(self, stream: str) -> bytes:
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,7 @@ class Parameter:
     name: str
     default: Any = _NO_DEFAULT
     help: str = ""
-    type: type | None = None
+    type: Any = None
     kind: str = field(init=False)
     attribute: str = field(init=False, default="")
 
@@ -65,7 +65,7 @@ class Parameter:
         return f"{self.name} ({self.kind}, {default}){text}"
 
 
-def _kind_of(declared: type | None, default: Any, name: str) -> str:
+def _kind_of(declared: Any, default: Any, name: str) -> str:
     probe = (
         declared if declared is not None else (None if default is _NO_DEFAULT else type(default))
     )
@@ -120,7 +120,13 @@ _KINDS: tuple[tuple[str, tuple[type, ...]], ...] = (
     ("str", (str,)),
     ("json", (dict, list, tuple)),
 )
-_CONVERTERS = {"bool": _to_bool, "int": _to_int, "float": _to_float, "str": str, "json": _to_json}
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "bool": _to_bool,
+    "int": _to_int,
+    "float": _to_float,
+    "str": str,
+    "json": _to_json,
+}
 
 
 def resolve_parameters(

@@ -1,4 +1,4 @@
-"""The bookkeeping of a run's progress: tasks waiting, tasks done, joins filling up, resume reuse."""
+"""A run's bookkeeping: tasks waiting, tasks done, joins filling up, what resume re-uses."""
 
 from __future__ import annotations
 
@@ -75,9 +75,7 @@ class ResumePlan:
     def from_tasks(
         cls, origin_run_id: int, tasks: list[TaskRecord], rerun_steps: set[str]
     ) -> ResumePlan:
-        reusable = {
-            (t.step, t.branch): t for t in tasks if t.status in (SUCCEEDED, CAUGHT)
-        }
+        reusable = {(t.step, t.branch): t for t in tasks if t.status in (SUCCEEDED, CAUGHT)}
         return cls(origin_run_id, reusable, rerun_steps)
 
     def origin_for(self, pending: Pending) -> TaskRecord | None:

@@ -91,8 +91,12 @@ def resume_run(
     plan = ResumePlan.from_tasks(origin.id, store.metadata.list_tasks(origin.id), rerun)
     values = dict(origin.params)
     run_id = store.metadata.create_run(
-        graph.flow_name, params=values, graph=_graph_dict(graph, cls), flow_file=file,
-        origin_run_id=origin.id, tags=[*origin.tags, *tags],
+        graph.flow_name,
+        params=values,
+        graph=_graph_dict(graph, cls),
+        flow_file=file,
+        origin_run_id=origin.id,
+        tags=[*origin.tags, *tags],
     )
     return _drive(store, cls, graph, file, run_id, values, max_workers, display, plan)
 
@@ -110,9 +114,15 @@ def _drive(
 ) -> RunOutcome:
     workers = max_workers or os.cpu_count() or 1
     setup = RunSetup(
-        store=store, graph=graph, flow_file=file, flow_class=cls.__name__, run_id=run_id,
-        params=params, param_namespace=_param_namespace(store, cls, params),
-        cpu_budget=float(workers), memory_budget=_physical_memory(),
+        store=store,
+        graph=graph,
+        flow_file=file,
+        flow_class=cls.__name__,
+        run_id=run_id,
+        params=params,
+        param_namespace=_param_namespace(store, cls, params),
+        cpu_budget=float(workers),
+        memory_budget=_physical_memory(),
         origin_run_id=None if plan is None else plan.origin_run_id,
     )
     executor = LocalExecutor(str(store.config.home), workers)

@@ -21,7 +21,14 @@ from reelflow.flow._executor import LocalExecutor
 from reelflow.flow._graph import FlowGraph
 from reelflow.flow._logs import LogTail
 from reelflow.flow._plan import Done, JoinBook, Pending, ResumePlan
-from reelflow.flow._spec import CaughtException, InputSpec, Namespace, TaskError, TaskResult, TaskSpec
+from reelflow.flow._spec import (
+    CaughtException,
+    InputSpec,
+    Namespace,
+    TaskError,
+    TaskResult,
+    TaskSpec,
+)
 from reelflow.store import CAUGHT, FAILED, SUCCEEDED, ArtifactRecord, Store
 
 _POLL_SECONDS = 0.1
@@ -84,13 +91,14 @@ class Scheduler:
             raise self.failure
 
     def interrupt(self) -> None:
-        """Ctrl-C: mark the running attempts as interrupted (the run's status is set by the caller)."""
+        """Ctrl-C: mark running attempts interrupted (the caller sets the run's status)."""
         meta = self.setup.store.metadata
         for task_id, running in list(self._running.items()):
             running.logs.pump()
             out, err = running.logs.close(self.setup.store.objects)
-            meta.finish_attempt(task_id, running.pending.attempt, "interrupted",
-                                stdout_key=out, stderr_key=err)
+            meta.finish_attempt(
+                task_id, running.pending.attempt, "interrupted", stdout_key=out, stderr_key=err
+            )
         self._running.clear()
 
     # --- starting tasks ----------------------------------------------------------------------
@@ -104,7 +112,9 @@ class Scheduler:
             return
         while self._ready:
             pending = self._ready[0]
-            origin = self.resume.origin_for(pending) if self.resume and pending.task_id is None else None
+            origin = (
+                self.resume.origin_for(pending) if self.resume and pending.task_id is None else None
+            )
             if origin is not None:
                 self._ready.popleft()
                 self._clone(pending, origin)
@@ -129,8 +139,11 @@ class Scheduler:
         node = setup.graph[pending.step]
         if pending.task_id is None:
             pending.task_id = meta.create_task(
-                setup.run_id, pending.step, branch=pending.branch,
-                parents=[p.task_id for p in pending.parents], frames=pending.frames,
+                setup.run_id,
+                pending.step,
+                branch=pending.branch,
+                parents=[p.task_id for p in pending.parents],
+                frames=pending.frames,
             )
         logs = LogTail.for_attempt(setup.store.config.home, setup.run_id, pending, self.display)
         spec = self._spec(pending, logs)
@@ -138,7 +151,13 @@ class Scheduler:
         meta.start_attempt(pending.task_id, pending.attempt, pid)
         deadline = None if node.options.timeout is None else time.monotonic() + node.options.timeout
         self._running[pending.task_id] = _Running(
-            pending, spec, time.monotonic(), deadline, node.options.cpu, node.options.memory or 0, logs
+            pending,
+            spec,
+            time.monotonic(),
+            deadline,
+            node.options.cpu,
+            node.options.memory or 0,
+            logs,
         )
         self.display.task_started(pending.step, pending.task_id, pending.attempt)
 
@@ -149,23 +168,44 @@ class Scheduler:
             namespace = dict(setup.param_namespace)
             inputs = [InputSpec(p.task_id, p.step, p.namespace) for p in pending.parents]
         else:
-            namespace = dict(pending.parents[0].namespace) if pending.parents else dict(setup.param_namespace)
+            namespace = (
+                dict(pending.parents[0].namespace)
+                if pending.parents
+                else dict(setup.param_namespace)
+            )
             inputs = None
         return TaskSpec(
-            flow_file=setup.flow_file, flow_class=setup.flow_class, flow_name=setup.graph.flow_name,
-            run_id=setup.run_id, task_id=pending.task_id, attempt=pending.attempt, step=pending.step,
-            params=setup.params, namespace=namespace, frames=pending.frames,
-            store_home=str(setup.store.config.home), stdout_path=str(logs.stdout_path),
-            stderr_path=str(logs.stderr_path), inputs=inputs,
-            catch=setup.graph[pending.step].options.catch, origin_run_id=setup.origin_run_id,
+            flow_file=setup.flow_file,
+            flow_class=setup.flow_class,
+            flow_name=setup.graph.flow_name,
+            run_id=setup.run_id,
+            task_id=pending.task_id,
+            attempt=pending.attempt,
+            step=pending.step,
+            params=setup.params,
+            namespace=namespace,
+            frames=pending.frames,
+            store_home=str(setup.store.config.home),
+            stdout_path=str(logs.stdout_path),
+            stderr_path=str(logs.stderr_path),
+            inputs=inputs,
+            catch=setup.graph[pending.step].options.catch,
+            origin_run_id=setup.origin_run_id,
         )
 
     def _clone(self, pending: Pending, origin: Any) -> None:
         meta = self.setup.store.metadata
         task_id = meta.clone_task(self.setup.run_id, origin, [p.task_id for p in pending.parents])
         namespace = meta.task_artifacts(task_id)
-        done = Done(task_id, pending.step, namespace, pending.frames, origin.transition or {},
-                    origin_task_id=origin.id, cloned=True)
+        done = Done(
+            task_id,
+            pending.step,
+            namespace,
+            pending.frames,
+            origin.transition or {},
+            origin_task_id=origin.id,
+            cloned=True,
+        )
         self.display.task_finished(pending.step, task_id, "resumed", f"re-used task {origin.id}")
         self._advance(done)
 
@@ -178,16 +218,31 @@ class Scheduler:
         out, err = running.logs.close(self.setup.store.objects)
         error = result.error or self._check_transition(pending.step, result.transition)
         status = SUCCEEDED if error is None else FAILED
-        meta.finish_attempt(result.task_id, pending.attempt, status, stdout_key=out, stderr_key=err,
-                            error=None if error is None else (error.type, error.message, error.traceback))
+        meta.finish_attempt(
+            result.task_id,
+            pending.attempt,
+            status,
+            stdout_key=out,
+            stderr_key=err,
+            error=None if error is None else (error.type, error.message, error.traceback),
+        )
         if error is None:
             transition = result.transition or {"targets": [], "foreach": None, "count": None}
-            meta.finish_task(result.task_id, SUCCEEDED, artifacts=result.namespace.values(),
-                             transition=transition)
-            self.display.task_finished(pending.step, result.task_id, SUCCEEDED,
-                                       f"{time.monotonic() - running.started:.2f}s")
-            self._advance(Done(result.task_id, pending.step, result.namespace, pending.frames,
-                               transition))
+            meta.finish_task(
+                result.task_id,
+                SUCCEEDED,
+                artifacts=result.namespace.values(),
+                transition=transition,
+            )
+            self.display.task_finished(
+                pending.step,
+                result.task_id,
+                SUCCEEDED,
+                f"{time.monotonic() - running.started:.2f}s",
+            )
+            self._advance(
+                Done(result.task_id, pending.step, result.namespace, pending.frames, transition)
+            )
         else:
             self._on_failure(pending, error)
 
@@ -195,9 +250,13 @@ class Scheduler:
         options = self.setup.graph[pending.step].options
         assert pending.task_id is not None
         if pending.attempt < options.retries:
-            delay = options.retry_delay * (2 ** pending.attempt)
-            self.display.task_finished(pending.step, pending.task_id, "retrying",
-                                       f"{error.summary()} (retry in {delay:g}s)")
+            delay = options.retry_delay * (2**pending.attempt)
+            self.display.task_finished(
+                pending.step,
+                pending.task_id,
+                "retrying",
+                f"{error.summary()} (retry in {delay:g}s)",
+            )
             pending.attempt += 1
             heapq.heappush(self._retries, (time.monotonic() + delay, next(self._counter), pending))
         elif options.catch:
@@ -209,7 +268,8 @@ class Scheduler:
                 path = f"{self.setup.run_id}/{pending.step}/{pending.task_id}"
                 self.failure = StepFailedError(
                     f"step '{pending.step}' failed (task {path}): {error.type}: {error.message}",
-                    file=error.file, line=error.line,
+                    file=error.file,
+                    line=error.line,
                 )
                 self._retries.clear()
 
@@ -217,13 +277,24 @@ class Scheduler:
         assert pending.task_id is not None
         caught = CaughtException(error.type, error.message, error.traceback, pending.attempt + 1)
         stored = self.setup.store.save(caught)
-        base = dict(pending.parents[0].namespace) if len(pending.parents) == 1 and not pending.is_join else dict(self.setup.param_namespace)
+        base = (
+            dict(pending.parents[0].namespace)
+            if len(pending.parents) == 1 and not pending.is_join
+            else dict(self.setup.param_namespace)
+        )
         namespace = {n: _inherited(r) for n, r in base.items()}
-        namespace[var] = ArtifactRecord(var, stored.key, stored.encoding, stored.type_name, stored.size)
+        namespace[var] = ArtifactRecord(
+            var, stored.key, stored.encoding, stored.type_name, stored.size
+        )
         node = self.setup.graph[pending.step]
         transition = {"targets": list(node.targets), "foreach": None, "count": None}
-        self.setup.store.metadata.finish_task(pending.task_id, CAUGHT, artifacts=namespace.values(),
-                                              transition=transition, error=error.summary())
+        self.setup.store.metadata.finish_task(
+            pending.task_id,
+            CAUGHT,
+            artifacts=namespace.values(),
+            transition=transition,
+            error=error.summary(),
+        )
         self.display.task_finished(pending.step, pending.task_id, CAUGHT, error.summary())
         self._advance(Done(pending.task_id, pending.step, namespace, pending.frames, transition))
 
@@ -232,13 +303,20 @@ class Scheduler:
         if step == "end":
             return None
         if transition is None:
-            return TaskError("FlowDefinitionError", f"step '{step}' ended without calling self.next",
-                             file=node.file, line=node.lineno)
+            return TaskError(
+                "FlowDefinitionError",
+                f"step '{step}' ended without calling self.next",
+                file=node.file,
+                line=node.lineno,
+            )
         if tuple(transition["targets"]) != node.targets or transition["foreach"] != node.foreach:
-            return TaskError("FlowDefinitionError",
-                             f"step '{step}' called self.next({', '.join(transition['targets'])}) "
-                             f"but its source says self.next({', '.join(node.targets)})",
-                             file=node.file, line=node.next_lineno)
+            return TaskError(
+                "FlowDefinitionError",
+                f"step '{step}' called self.next({', '.join(transition['targets'])}) "
+                f"but its source says self.next({', '.join(node.targets)})",
+                file=node.file,
+                line=node.next_lineno,
+            )
         return None
 
     # --- what comes next ---------------------------------------------------------------------
@@ -252,8 +330,13 @@ class Scheduler:
             self._fan_out(done, targets[0], int(count or 0))
         elif len(targets) > 1:
             for index, target in enumerate(targets):
-                frame = {"kind": "split", "step": done.step, "task": done.task_id,
-                         "index": index, "count": len(targets)}
+                frame = {
+                    "kind": "split",
+                    "step": done.step,
+                    "task": done.task_id,
+                    "index": index,
+                    "count": len(targets),
+                }
                 self._queue(target, [done], [*done.frames, frame])
         else:
             self._queue(targets[0], [done], done.frames)
@@ -266,8 +349,15 @@ class Scheduler:
         var = done.transition["foreach"]
         ref = done.namespace[var]
         for index in range(count):
-            frame = {"kind": "foreach", "step": done.step, "task": done.task_id, "index": index,
-                     "count": count, "var": var, "ref": _ref_dict(ref)}
+            frame = {
+                "kind": "foreach",
+                "step": done.step,
+                "task": done.task_id,
+                "index": index,
+                "count": count,
+                "var": var,
+                "ref": _ref_dict(ref),
+            }
             self._queue(target, [done], [*done.frames, frame])
 
     def _queue(self, target: str, parents: list[Done], frames: list[dict[str, Any]]) -> None:
@@ -298,11 +388,16 @@ class Scheduler:
 
 
 def _ref_dict(record: ArtifactRecord) -> dict[str, Any]:
-    return {"name": record.name, "key": record.key, "encoding": record.encoding,
-            "type_name": record.type_name, "size": record.size}
+    return {
+        "name": record.name,
+        "key": record.key,
+        "encoding": record.encoding,
+        "type_name": record.type_name,
+        "size": record.size,
+    }
 
 
 def _inherited(record: ArtifactRecord) -> ArtifactRecord:
-    return ArtifactRecord(record.name, record.key, record.encoding, record.type_name, record.size, True)
-
-
+    return ArtifactRecord(
+        record.name, record.key, record.encoding, record.type_name, record.size, True
+    )

@@ -10,8 +10,8 @@ import getpass
 import os
 import socket
 import time
-from dataclasses import replace
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,9 +40,9 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")
@@ -112,7 +112,7 @@ class MetadataStore:
             "pid": os.getpid(),
         }
         with self._writer.begin() as conn:
-            run_id = int(conn.execute(t.runs.insert().values(**values)).inserted_primary_key[0])
+            run_id = _insert_id(conn, t.runs.insert().values(**values))
             for tag in sorted(set(tags)):
                 conn.execute(t.tags.insert().values(run_id=run_id, tag=tag))
         return run_id
@@ -224,7 +224,7 @@ class MetadataStore:
             "origin_task_id": origin_task_id,
         }
         with self._writer.begin() as conn:
-            return int(conn.execute(t.tasks.insert().values(**values)).inserted_primary_key[0])
+            return _insert_id(conn, t.tasks.insert().values(**values))
 
     def start_attempt(self, task_id: int, attempt: int, worker_pid: int | None) -> None:
         now = time.time()
@@ -241,8 +241,11 @@ class MetadataStore:
             conn.execute(
                 t.tasks.update()
                 .where(t.tasks.c.id == task_id)
-                .values(status=RUNNING, attempts=attempt + 1, started_at=sa.func.coalesce(
-                    t.tasks.c.started_at, now))
+                .values(
+                    status=RUNNING,
+                    attempts=attempt + 1,
+                    started_at=sa.func.coalesce(t.tasks.c.started_at, now),
+                )
             )
 
     def finish_attempt(
@@ -327,7 +330,7 @@ class MetadataStore:
                 "origin_task_id": origin.id,
                 "error": origin.error,
             }
-            task_id = int(conn.execute(t.tasks.insert().values(**values)).inserted_primary_key[0])
+            task_id = _insert_id(conn, t.tasks.insert().values(**values))
             source = sa.select(
                 sa.literal(task_id),
                 t.artifacts.c.name,
@@ -335,7 +338,7 @@ class MetadataStore:
                 t.artifacts.c.encoding,
                 t.artifacts.c.type_name,
                 t.artifacts.c.size,
-                sa.literal(1),
+                t.artifacts.c.inherited,
             ).where(t.artifacts.c.task_id == origin.id)
             conn.execute(
                 t.artifacts.insert().from_select(
@@ -381,6 +384,12 @@ class MetadataStore:
             for column in (t.attempts.c.stdout_key, t.attempts.c.stderr_key):
                 keys.update(row[0] for row in conn.execute(sa.select(column).distinct()) if row[0])
         return keys
+
+
+def _insert_id(conn: Connection, statement: Any) -> int:
+    key = conn.execute(statement).inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def _run(row: Any, tags: tuple[str, ...]) -> RunRecord:

@@ -1,0 +1,87 @@
+"""Check an object store against the keys the metadata references (``reelflow store check``).
+
+Every object's hash is verified; corrupt objects are reported but never deleted, because the
+damaged bytes may be all that is left. Only unreferenced objects and stale temp files can be
+removed, and only when asked.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reelflow.store._objects import ObjectStore
+
+STALE_TEMP_SECONDS = 3600.0  # older temp files cannot belong to a live writer
+
+
+@dataclass
+class CheckReport:
+    """What a store check found, and what it removed."""
+
+    checked: int = 0
+    corrupt: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)
+    stale_temp: list[Path] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every referenced object is present and intact."""
+        return not self.corrupt and not self.missing
+
+
+def check_objects(
+    objects: ObjectStore,
+    referenced: Iterable[str],
+    *,
+    remove_orphans: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> CheckReport:
+    """Verify every stored object and compare the store with the ``referenced`` keys.
+
+    ``progress(done, total)`` is called after each object is verified. With ``remove_orphans``,
+    unreferenced objects and temp files older than an hour are deleted and listed in ``removed``
+    (as keys, and as paths for temp files).
+    """
+    wanted = set(referenced)
+    stored = sorted(objects.keys())
+    report = CheckReport(checked=len(stored))
+    for done, key in enumerate(stored, start=1):
+        if not objects.verify(key):
+            report.corrupt.append(key)
+        elif key not in wanted:
+            report.orphans.append(key)
+        if progress is not None:
+            progress(done, len(stored))
+    present = set(stored)
+    report.missing = sorted(wanted - present)
+    report.stale_temp = _stale_temp_files(objects)
+    if remove_orphans:
+        _remove(objects, report)
+    return report
+
+
+def _stale_temp_files(objects: ObjectStore) -> list[Path]:
+    """Temp files whose writer has not touched them for an hour (killed or crashed)."""
+    cutoff = time.time() - STALE_TEMP_SECONDS
+    stale = []
+    for path in objects.temp_files():
+        try:
+            if path.stat().st_mtime < cutoff:
+                stale.append(path)
+        except FileNotFoundError:  # its writer just finished or cleaned up
+            continue
+    return stale
+
+
+def _remove(objects: ObjectStore, report: CheckReport) -> None:
+    for key in report.orphans:
+        objects.remove(key)
+        report.removed.append(key)
+    for path in report.stale_temp:
+        path.unlink(missing_ok=True)
+        report.removed.append(str(path))
