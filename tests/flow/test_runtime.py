@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 from pathlib import Path
 
 import pytest
@@ -212,3 +213,64 @@ def test_resume_from_a_step_reruns_it_and_what_follows(
     assert all(t.origin_task_id for t in resumed["square"])
     assert resumed["gather"].task.origin_task_id is None
     assert resumed["end"].task.origin_task_id is None
+
+
+def test_resume_picks_up_code_fixed_since_the_failure(store: Store, tmp_path: Path) -> None:
+    flow = tmp_path / "fixable.py"
+    source = (
+        "from reelflow import Flow, step\n\nclass FixableFlow(Flow):\n    @step\n"
+        "    def start(self):\n        self.base = 20\n        self.next(self.compute)\n\n"
+        "    @step\n    def compute(self):\n        self.value = self.base / DIVISOR\n"
+        "        self.next(self.end)\n\n    @step\n    def end(self):\n        pass\n"
+    )
+    flow.write_text("DIVISOR = 0\n" + source)
+    display = PlainDisplay(out=io.StringIO())
+    with pytest.raises(StepFailedError, match="ZeroDivisionError") as info:
+        run_flow(str(flow), store=store, display=display)
+    assert info.value.line == 12
+    flow.write_text("DIVISOR = 4\n" + source)
+    outcome = resume_run(str(flow), store=store, display=display)
+    resumed = Client(store).run(outcome.run_id)
+    assert resumed.data.value == 5.0
+    assert resumed["start"].task.origin_task_id is not None
+
+
+def test_resuming_a_succeeded_run_needs_from(store: Store, monkeypatch, tmp_path) -> None:
+    from reelflow._errors import ResumeError
+
+    monkeypatch.setenv("RF_MARKER", str(tmp_path / "absent"))
+    first = run("resumable.py", store)
+    with pytest.raises(ResumeError, match="add --from STEP"):
+        resume_run(first.run_id, store=store, display=PlainDisplay(out=io.StringIO()))
+    with pytest.raises(ResumeError, match="no failed or interrupted run"):
+        resume_run(store=store, display=PlainDisplay(out=io.StringIO()))
+    with pytest.raises(ResumeError, match="--from names no step"):
+        resume_run(
+            first.run_id, from_step="nope", store=store, display=PlainDisplay(out=io.StringIO())
+        )
+
+
+def test_empty_foreach_runs_the_join_with_no_inputs(store: Store) -> None:
+    outcome = run("wide.py", store, n="0")
+    data = Client(store).run(outcome.run_id).data
+    assert (data.count, data.total) == (0, 0)
+
+
+def test_cpu_hints_limit_how_many_tasks_run_at_once(store: Store, tmp_path: Path) -> None:
+    flow = tmp_path / "heavy.py"
+    flow.write_text(
+        "import os, time\nfrom reelflow import Flow, step\n\nclass HeavyFlow(Flow):\n"
+        "    @step\n    def start(self):\n        self.items = [0, 1, 2]\n"
+        "        self.next(self.work, foreach='items')\n\n"
+        "    @step(cpu=2)\n    def work(self):\n        self.span = (time.time(), time.time())\n"
+        "        time.sleep(0.3)\n        self.span = (self.span[0], time.time())\n"
+        "        self.next(self.join)\n\n"
+        "    @step\n    def join(self, inputs):\n        self.spans = sorted(i.span for i in inputs)\n"
+        "        self.next(self.end)\n\n    @step\n    def end(self):\n        pass\n"
+    )
+    outcome = run_flow(
+        str(flow), store=store, display=PlainDisplay(out=io.StringIO()), max_workers=2
+    )
+    spans = Client(store).run(outcome.run_id).data.spans
+    for earlier, later in itertools.pairwise(spans):
+        assert later[0] >= earlier[1]

@@ -44,20 +44,28 @@ class LocalExecutor:
         while len(self._workers) < min(count, self.max_workers):
             self._workers.append(self._spawn())
 
+    def claim(self) -> int:
+        """The pid of the worker the next ``submit`` will use (started now if none is idle)."""
+        return self._idle_worker().pid
+
     def submit(self, spec: TaskSpec) -> int:
         """Hand ``spec`` to an idle worker (starting one if needed); returns the worker's pid."""
-        worker = next((w for w in self._workers if w.task is None), None)
-        if worker is None:
-            if len(self._workers) >= self.max_workers:
-                raise RuntimeError("no idle worker: the scheduler over-submitted")
-            worker = self._spawn()
-            self._workers.append(worker)
+        worker = self._idle_worker()
         worker.task = spec
         try:
             worker.conn.send(spec)
         except OSError:
             worker.kill_reason = "its worker process died before the task started"
         return worker.pid
+
+    def _idle_worker(self) -> _Worker:
+        worker = next((w for w in self._workers if w.task is None), None)
+        if worker is None:
+            if len(self._workers) >= self.max_workers:
+                raise RuntimeError("no idle worker: the scheduler over-submitted")
+            worker = self._spawn()
+            self._workers.append(worker)
+        return worker
 
     def wait(self, timeout: float) -> list[TaskResult]:
         """Results of tasks that ended within ``timeout`` seconds (failures included)."""

@@ -65,6 +65,8 @@ class Flow:
 
     def __getattr__(self, name: str) -> Any:
         state = self.__dict__.get("_rf")
+        if state is None and isinstance(getattr(type(self), name, None), Parameter):
+            raise AttributeError(f"parameter '{name}' has a value only inside a running step")
         if name.startswith("_") or state is None or name not in state.namespace:
             raise AttributeError(_missing(type(self).__name__, name, state))
         value = state.loader(state.namespace[name])

@@ -29,7 +29,7 @@ from reelflow.flow._spec import (
     TaskResult,
     TaskSpec,
 )
-from reelflow.store import CAUGHT, FAILED, SUCCEEDED, ArtifactRecord, Store
+from reelflow.store import CAUGHT, FAILED, SUCCEEDED, ArtifactRecord, Store, TaskOutcome
 
 _POLL_SECONDS = 0.1
 
@@ -137,6 +137,7 @@ class Scheduler:
     def _start(self, pending: Pending) -> None:
         setup, meta = self.setup, self.setup.store.metadata
         node = setup.graph[pending.step]
+        pid = self.executor.claim()
         if pending.task_id is None:
             pending.task_id = meta.create_task(
                 setup.run_id,
@@ -144,11 +145,13 @@ class Scheduler:
                 branch=pending.branch,
                 parents=[p.task_id for p in pending.parents],
                 frames=pending.frames,
+                worker_pid=pid,
             )
+        else:
+            meta.start_attempt(pending.task_id, pending.attempt, pid)
         logs = LogTail.for_attempt(setup.store.config.home, setup.run_id, pending, self.display)
         spec = self._spec(pending, logs)
-        pid = self.executor.submit(spec)
-        meta.start_attempt(pending.task_id, pending.attempt, pid)
+        self.executor.submit(spec)
         deadline = None if node.options.timeout is None else time.monotonic() + node.options.timeout
         self._running[pending.task_id] = _Running(
             pending,
@@ -217,22 +220,16 @@ class Scheduler:
         running.logs.pump()
         out, err = running.logs.close(self.setup.store.objects)
         error = result.error or self._check_transition(pending.step, result.transition)
-        status = SUCCEEDED if error is None else FAILED
-        meta.finish_attempt(
-            result.task_id,
-            pending.attempt,
-            status,
-            stdout_key=out,
-            stderr_key=err,
-            error=None if error is None else (error.type, error.message, error.traceback),
-        )
         if error is None:
             transition = result.transition or {"targets": [], "foreach": None, "count": None}
-            meta.finish_task(
+            outcome = TaskOutcome(SUCCEEDED, tuple(result.namespace.values()), transition)
+            meta.finish_attempt(
                 result.task_id,
+                pending.attempt,
                 SUCCEEDED,
-                artifacts=result.namespace.values(),
-                transition=transition,
+                stdout_key=out,
+                stderr_key=err,
+                task=outcome,
             )
             self.display.task_finished(
                 pending.step,
@@ -244,6 +241,14 @@ class Scheduler:
                 Done(result.task_id, pending.step, result.namespace, pending.frames, transition)
             )
         else:
+            meta.finish_attempt(
+                result.task_id,
+                pending.attempt,
+                FAILED,
+                stdout_key=out,
+                stderr_key=err,
+                error=(error.type, error.message, error.traceback),
+            )
             self._on_failure(pending, error)
 
     def _on_failure(self, pending: Pending, error: TaskError) -> None:
@@ -262,7 +267,9 @@ class Scheduler:
         elif options.catch:
             self._catch(pending, error, options.catch)
         else:
-            self.setup.store.metadata.finish_task(pending.task_id, FAILED, error=error.summary())
+            self.setup.store.metadata.finish_task(
+                pending.task_id, TaskOutcome(FAILED, error=error.summary())
+            )
             self.display.task_finished(pending.step, pending.task_id, FAILED, error.summary())
             if self.failure is None:
                 path = f"{self.setup.run_id}/{pending.step}/{pending.task_id}"
@@ -288,13 +295,8 @@ class Scheduler:
         )
         node = self.setup.graph[pending.step]
         transition = {"targets": list(node.targets), "foreach": None, "count": None}
-        self.setup.store.metadata.finish_task(
-            pending.task_id,
-            CAUGHT,
-            artifacts=namespace.values(),
-            transition=transition,
-            error=error.summary(),
-        )
+        outcome = TaskOutcome(CAUGHT, tuple(namespace.values()), transition, error.summary())
+        self.setup.store.metadata.finish_task(pending.task_id, outcome)
         self.display.task_finished(pending.step, pending.task_id, CAUGHT, error.summary())
         self._advance(Done(pending.task_id, pending.step, namespace, pending.frames, transition))
 

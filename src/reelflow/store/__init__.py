@@ -16,6 +16,7 @@ from reelflow.store._records import (
     ArtifactRecord,
     AttemptRecord,
     RunRecord,
+    TaskOutcome,
     TaskRecord,
 )
 
@@ -44,6 +45,7 @@ __all__ = [
     "Store",
     "StoreConfig",
     "StoredValue",
+    "TaskOutcome",
     "TaskRecord",
     "check_objects",
     "load_value",

@@ -25,6 +25,7 @@ from reelflow.store._records import (
     ArtifactRecord,
     AttemptRecord,
     RunRecord,
+    TaskOutcome,
     TaskRecord,
     dumps,
     loads,
@@ -69,6 +70,11 @@ class MetadataStore:
             raise StoreError(
                 f"cannot open the metadata database {_redact(url)}: {_first_line(exc)}"
             ) from None
+        except ImportError as exc:
+            raise StoreError(
+                f"cannot open the metadata database {_redact(url)}: its driver is not installed"
+                f" ({exc.name}); pip install it, e.g. 'pip install {exc.name}'"
+            ) from None
 
     def _create_schema(self) -> None:
         with self._writer.begin() as conn:
@@ -112,7 +118,7 @@ class MetadataStore:
             "pid": os.getpid(),
         }
         with self._writer.begin() as conn:
-            run_id = _insert_id(conn, t.runs.insert().values(**values))
+            run_id = _insert_id(conn, t.runs.insert(), values)
             for tag in sorted(set(tags)):
                 conn.execute(t.tags.insert().values(run_id=run_id, tag=tag))
         return run_id
@@ -209,44 +215,33 @@ class MetadataStore:
         branch: str,
         parents: Sequence[int],
         frames: list[dict[str, Any]],
-        status: str = RUNNING,
-        origin_task_id: int | None = None,
+        worker_pid: int | None = None,
     ) -> int:
+        """Record a task and its first attempt as running, in one transaction."""
+        now = time.time()
         values = {
             "run_id": run_id,
             "step": step,
             "branch": branch,
-            "status": status,
+            "status": RUNNING,
             "parents": dumps(list(parents)),
             "frames": dumps(frames),
-            "attempts": 0,
-            "created_at": time.time(),
-            "origin_task_id": origin_task_id,
+            "attempts": 1,
+            "created_at": now,
+            "started_at": now,
+            "origin_task_id": None,
         }
         with self._writer.begin() as conn:
-            return _insert_id(conn, t.tasks.insert().values(**values))
+            task_id = _insert_id(conn, t.tasks.insert(), values)
+            conn.execute(_INSERT_ATTEMPT, _attempt_row(task_id, 0, now, worker_pid))
+        return task_id
 
     def start_attempt(self, task_id: int, attempt: int, worker_pid: int | None) -> None:
+        """Record a retry of a task as running."""
         now = time.time()
         with self._writer.begin() as conn:
-            conn.execute(
-                t.attempts.insert().values(
-                    task_id=task_id,
-                    attempt=attempt,
-                    status=RUNNING,
-                    started_at=now,
-                    worker_pid=worker_pid,
-                )
-            )
-            conn.execute(
-                t.tasks.update()
-                .where(t.tasks.c.id == task_id)
-                .values(
-                    status=RUNNING,
-                    attempts=attempt + 1,
-                    started_at=sa.func.coalesce(t.tasks.c.started_at, now),
-                )
-            )
+            conn.execute(_INSERT_ATTEMPT, _attempt_row(task_id, attempt, now, worker_pid))
+            conn.execute(_UPDATE_TASK, {"_id": task_id, "status": RUNNING, "attempts": attempt + 1})
 
     def finish_attempt(
         self,
@@ -257,59 +252,30 @@ class MetadataStore:
         error: tuple[str, str, str] | None = None,
         stdout_key: str | None = None,
         stderr_key: str | None = None,
+        task: TaskOutcome | None = None,
     ) -> None:
-        """Close an attempt; ``error`` is (type, message, traceback)."""
+        """Close an attempt (``error`` is type, message, traceback), and its task when given."""
         error_type, message, trace = error if error is not None else (None, None, None)
+        values = {
+            "_task": task_id,
+            "_attempt": attempt,
+            "status": status,
+            "finished_at": time.time(),
+            "error_type": error_type,
+            "error_message": message,
+            "traceback": trace,
+            "stdout_key": stdout_key,
+            "stderr_key": stderr_key,
+        }
         with self._writer.begin() as conn:
-            conn.execute(
-                t.attempts.update()
-                .where((t.attempts.c.task_id == task_id) & (t.attempts.c.attempt == attempt))
-                .values(
-                    status=status,
-                    finished_at=time.time(),
-                    error_type=error_type,
-                    error_message=message,
-                    traceback=trace,
-                    stdout_key=stdout_key,
-                    stderr_key=stderr_key,
-                )
-            )
+            conn.execute(_UPDATE_ATTEMPT, values)
+            if task is not None:
+                _finish_task(conn, task_id, task)
 
-    def finish_task(
-        self,
-        task_id: int,
-        status: str,
-        *,
-        artifacts: Iterable[ArtifactRecord] = (),
-        transition: dict[str, Any] | None = None,
-        error: str | None = None,
-    ) -> None:
+    def finish_task(self, task_id: int, outcome: TaskOutcome) -> None:
         """Record a task's outcome and its artifacts in one transaction."""
-        rows = [
-            {
-                "task_id": task_id,
-                "name": a.name,
-                "key": a.key,
-                "encoding": a.encoding,
-                "type_name": a.type_name,
-                "size": a.size,
-                "inherited": int(a.inherited),
-            }
-            for a in artifacts
-        ]
         with self._writer.begin() as conn:
-            if rows:
-                conn.execute(t.artifacts.insert(), rows)
-            conn.execute(
-                t.tasks.update()
-                .where(t.tasks.c.id == task_id)
-                .values(
-                    status=status,
-                    finished_at=time.time(),
-                    transition=None if transition is None else dumps(transition),
-                    error=error,
-                )
-            )
+            _finish_task(conn, task_id, outcome)
 
     def clone_task(self, run_id: int, origin: TaskRecord, parents: Sequence[int]) -> int:
         """Record, without running it, a task that re-uses a task of an earlier run (resume)."""
@@ -330,7 +296,7 @@ class MetadataStore:
                 "origin_task_id": origin.id,
                 "error": origin.error,
             }
-            task_id = _insert_id(conn, t.tasks.insert().values(**values))
+            task_id = _insert_id(conn, t.tasks.insert(), values)
             source = sa.select(
                 sa.literal(task_id),
                 t.artifacts.c.name,
@@ -386,8 +352,54 @@ class MetadataStore:
         return keys
 
 
-def _insert_id(conn: Connection, statement: Any) -> int:
-    key = conn.execute(statement).inserted_primary_key
+_INSERT_ATTEMPT = t.attempts.insert()
+_UPDATE_TASK = t.tasks.update().where(t.tasks.c.id == sa.bindparam("_id"))
+_UPDATE_ATTEMPT = t.attempts.update().where(
+    (t.attempts.c.task_id == sa.bindparam("_task"))
+    & (t.attempts.c.attempt == sa.bindparam("_attempt"))
+)
+
+
+def _attempt_row(task_id: int, attempt: int, now: float, pid: int | None) -> dict[str, Any]:
+    return {
+        "task_id": task_id,
+        "attempt": attempt,
+        "status": RUNNING,
+        "started_at": now,
+        "worker_pid": pid,
+    }
+
+
+def _finish_task(conn: Connection, task_id: int, outcome: TaskOutcome) -> None:
+    rows = [
+        {
+            "task_id": task_id,
+            "name": a.name,
+            "key": a.key,
+            "encoding": a.encoding,
+            "type_name": a.type_name,
+            "size": a.size,
+            "inherited": int(a.inherited),
+        }
+        for a in outcome.artifacts
+    ]
+    if rows:
+        conn.execute(t.artifacts.insert(), rows)
+    transition = None if outcome.transition is None else dumps(outcome.transition)
+    conn.execute(
+        _UPDATE_TASK,
+        {
+            "_id": task_id,
+            "status": outcome.status,
+            "finished_at": time.time(),
+            "transition": transition,
+            "error": outcome.error,
+        },
+    )
+
+
+def _insert_id(conn: Connection, statement: Any, values: dict[str, Any] | None = None) -> int:
+    key = conn.execute(statement, values).inserted_primary_key
     assert key is not None
     return int(key[0])
 

@@ -95,6 +95,16 @@ class ArtifactRecord:
     inherited: bool = False
 
 
+@dataclass(frozen=True)
+class TaskOutcome:
+    """How a task ended: its status, its whole namespace, and where the run goes next."""
+
+    status: str
+    artifacts: tuple[ArtifactRecord, ...] = ()
+    transition: dict[str, Any] | None = None
+    error: str | None = None
+
+
 def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True, default=repr)
 
