@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from reelflow import Client
-from reelflow._errors import MergeArtifactsError, ParameterError, StepFailedError
+from reelflow._errors import ParameterError, StepFailedError
 from reelflow.flow import resume_run, run_flow
 from reelflow.flow._display import PlainDisplay
 from reelflow.store import CAUGHT, FAILED, SUCCEEDED, Store
@@ -123,21 +123,9 @@ def test_a_killed_worker_fails_its_task_only(store: Store, monkeypatch: pytest.M
     assert "killed by SIGKILL" in fragile["failure"].message
 
 
-def test_timeout_kills_the_task(store: Store, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    flow = tmp_path / "slow.py"
-    flow.write_text(
-        "import time\nfrom reelflow import Flow, step\n\n"
-        "class SlowFlow(Flow):\n"
-        "    @step(timeout=0.5)\n"
-        "    def start(self):\n"
-        "        time.sleep(30)\n"
-        "        self.next(self.end)\n\n"
-        "    @step\n"
-        "    def end(self):\n"
-        "        pass\n"
-    )
+def test_timeout_kills_the_task(store: Store) -> None:
     with pytest.raises(StepFailedError, match=r"timed out after 0\.5s"):
-        run_flow(str(flow), store=store, display=PlainDisplay(out=io.StringIO()))
+        run("slow.py", store)
 
 
 def test_wide_foreach_of_a_thousand_tasks(store: Store) -> None:
@@ -147,34 +135,10 @@ def test_wide_foreach_of_a_thousand_tasks(store: Store) -> None:
     assert data.total == sum(2 * i for i in range(1000))
 
 
-def test_merge_conflicts_name_the_artifact(store: Store, tmp_path: Path) -> None:
-    flow = tmp_path / "conflict.py"
-    flow.write_text(
-        "from reelflow import Flow, step\n\n"
-        "class ConflictFlow(Flow):\n"
-        "    @step\n"
-        "    def start(self):\n"
-        "        self.next(self.a, self.b)\n\n"
-        "    @step\n"
-        "    def a(self):\n"
-        "        self.x = 1\n"
-        "        self.next(self.join)\n\n"
-        "    @step\n"
-        "    def b(self):\n"
-        "        self.x = 2\n"
-        "        self.next(self.join)\n\n"
-        "    @step\n"
-        "    def join(self, inputs):\n"
-        "        self.merge_artifacts(inputs)\n"
-        "        self.next(self.end)\n\n"
-        "    @step\n"
-        "    def end(self):\n"
-        "        pass\n"
-    )
+def test_merge_conflicts_name_the_artifact(store: Store) -> None:
     with pytest.raises(StepFailedError, match=r"MergeArtifactsError: inputs disagree on x") as info:
-        run_flow(str(flow), store=store, display=PlainDisplay(out=io.StringIO()))
-    assert info.value.line == 20
-    assert MergeArtifactsError.__name__ in str(info.value)
+        run("conflict.py", store)
+    assert info.value.line == 23
 
 
 def test_resume_reuses_succeeded_tasks_and_matches_a_clean_run(
@@ -256,21 +220,8 @@ def test_empty_foreach_runs_the_join_with_no_inputs(store: Store) -> None:
     assert (data.count, data.total) == (0, 0)
 
 
-def test_cpu_hints_limit_how_many_tasks_run_at_once(store: Store, tmp_path: Path) -> None:
-    flow = tmp_path / "heavy.py"
-    flow.write_text(
-        "import os, time\nfrom reelflow import Flow, step\n\nclass HeavyFlow(Flow):\n"
-        "    @step\n    def start(self):\n        self.items = [0, 1, 2]\n"
-        "        self.next(self.work, foreach='items')\n\n"
-        "    @step(cpu=2)\n    def work(self):\n        self.span = (time.time(), time.time())\n"
-        "        time.sleep(0.3)\n        self.span = (self.span[0], time.time())\n"
-        "        self.next(self.join)\n\n"
-        "    @step\n    def join(self, inputs):\n        self.spans = sorted(i.span for i in inputs)\n"
-        "        self.next(self.end)\n\n    @step\n    def end(self):\n        pass\n"
-    )
-    outcome = run_flow(
-        str(flow), store=store, display=PlainDisplay(out=io.StringIO()), max_workers=2
-    )
+def test_cpu_hints_limit_how_many_tasks_run_at_once(store: Store) -> None:
+    outcome = run("heavy.py", store)
     spans = Client(store).run(outcome.run_id).data.spans
     for earlier, later in itertools.pairwise(spans):
         assert later[0] >= earlier[1]
