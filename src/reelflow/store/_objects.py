@@ -26,6 +26,7 @@ _THREADED_MIN = 1 << 20  # below this, one thread hashes faster than waking a th
 _CHUNK = 8 << 20
 _READ_ONLY = 0o444
 _FULL_DISK = {errno.ENOSPC, errno.EDQUOT}
+_NEARLY_FULL_BYTES = 1 << 20
 
 # BLAKE3's thread pool does not survive fork(): a forked child that uses it hangs forever.
 # Remember which process started the pool and hash single-threaded anywhere else.
@@ -112,7 +113,7 @@ class ObjectStore:
         try:
             return self._write_and_place(write, key)
         except OSError as exc:
-            if exc.errno in _FULL_DISK:
+            if exc.errno in _FULL_DISK or getattr(exc, "disk_was_full", False):
                 raise StoreError(
                     f"disk full while writing an artifact to {self.root}: free space and re-run "
                     "(nothing already stored was changed)"
@@ -131,7 +132,9 @@ class ObjectStore:
                 os.fsync(f.fileno())
                 size = os.fstat(f.fileno()).st_size
             return self._place(temp, key or hash_file(temp), size)
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, OSError) and _full_disk(exc, self._tmp):
+                exc.disk_was_full = True  # type: ignore[attr-defined]
             temp.unlink(missing_ok=True)  # never leave a partial file behind
             raise
 
@@ -242,3 +245,15 @@ def _fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _full_disk(exc: OSError, folder: Path) -> bool:
+    """Whether ``exc`` means the disk is full. numpy's ``tofile`` reserves space first and says
+    so without an errno ("Not enough free space ..."), so look at the message and the disk too."""
+    if exc.errno in _FULL_DISK or "free space" in str(exc).lower():
+        return True
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < _NEARLY_FULL_BYTES
