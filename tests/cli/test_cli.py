@@ -176,3 +176,24 @@ def test_import_reelflow_stays_light(tmp_path: Path) -> None:
 def test_version(tmp_path: Path) -> None:
     shown = reelflow("--version", cwd=tmp_path)
     assert shown.returncode == 0 and "reelflow, version" in shown.stdout
+
+
+def test_store_check_removes_orphans_only_when_asked(store: Store, tmp_path: Path) -> None:
+    assert reelflow("run", str(EXAMPLE), cwd=tmp_path).returncode == 0
+    orphan = store.objects.put_bytes(b"nobody refers to me").key
+    listed = reelflow("store", "check", cwd=tmp_path)
+    assert listed.returncode == 0
+    assert "orphans: 1 objects no run refers to (remove with --remove-orphans)" in listed.stdout
+    assert store.objects.exists(orphan)
+    removed = reelflow("store", "check", "--remove-orphans", cwd=tmp_path)
+    assert f"removed: {orphan}" in removed.stdout
+    assert not store.objects.exists(orphan)
+    assert Client(store).run(1).data.best_region == "us"
+
+
+def test_logs_of_one_task_and_of_a_failed_attempt(store: Store, tmp_path: Path) -> None:
+    assert reelflow("run", str(FLOWS / "options.py"), cwd=tmp_path).returncode == 0
+    flaky = Client(store).run(1)["flaky"].task
+    first = reelflow("logs", f"1/flaky/{flaky.id}", "--attempt", "0", "--stderr", cwd=tmp_path)
+    assert "RuntimeError: first attempt always fails" in first.stderr
+    assert "no task 999" in _one_line_error(reelflow("logs", "1/flaky/999", cwd=tmp_path))

@@ -42,9 +42,12 @@ def main(argv: list[str]) -> int:
 
 
 def run_captured(spec: TaskSpec, objects: ObjectStore) -> TaskResult:
-    """Run the task with fd 1 and 2 pointing at its log files."""
+    """Run the task with fd 1 and 2 pointing at its log files (a failure's traceback included)."""
     with _redirected(1, spec.stdout_path), _redirected(2, spec.stderr_path):
-        return run_task(spec, objects)
+        result = run_task(spec, objects)
+        if result.error is not None and result.error.traceback:
+            sys.stderr.write(result.error.traceback)  # so `reelflow logs` shows it
+        return result
 
 
 @contextlib.contextmanager
