@@ -1,3 +1,4 @@
+import ctypes
 import os
 import time
 
@@ -21,7 +22,7 @@ class OptionsFlow(Flow):
     @step(catch="failure")
     def fragile(self):
         if os.environ.get("RF_CRASH") == "segfault":
-            os.kill(os.getpid(), 9)
+            ctypes.string_at(0)
         if os.environ.get("RF_SLEEP"):
             time.sleep(float(os.environ["RF_SLEEP"]))
         if not os.environ.get("RF_FRAGILE_OK"):
