@@ -90,13 +90,28 @@ def test_every_command_option_and_argument_is_documented(gen: ModuleType, cli_do
                 assert shown in body, f"argument {shown} of '{ctx.command_path}' is not shown"
 
 
-def test_every_exit_code_is_documented(gen: ModuleType) -> None:
-    def subclasses(cls: type) -> list[type]:
+def _error_classes() -> list[type[ReelflowError]]:
+    def subclasses(cls: type[ReelflowError]) -> list[type[ReelflowError]]:
         return [cls, *(s for sub in cls.__subclasses__() for s in subclasses(sub))]
 
-    used = {cls.exit_code for cls in subclasses(ReelflowError)} | {0, 2}  # 2: click usage errors
+    return subclasses(ReelflowError)
+
+
+def test_every_exit_code_is_documented(gen: ModuleType) -> None:
+    used = {cls.exit_code for cls in _error_classes()} | {0, 2}  # 2: click usage errors
     documented = {int(code) for code, _ in gen.EXIT_CODES}
     assert used <= documented, f"exit codes not in docs/cli.md: {sorted(used - documented)}"
+
+
+def test_every_error_is_documented_with_its_exit_code() -> None:
+    concepts = (DOCS / "concepts.md").read_text(encoding="utf-8")
+    for cls in _error_classes():
+        row = re.search(rf"^\| `{cls.__name__}` \|.*\| (\d+) \|$", concepts, re.MULTILINE)
+        if cls is ReelflowError:
+            assert f"`{cls.__name__}`" in concepts
+            continue
+        assert row is not None, f"docs/concepts.md has no row for {cls.__name__} in its error table"
+        assert int(row.group(1)) == cls.exit_code, f"wrong exit code for {cls.__name__}"
 
 
 # --- settings ---------------------------------------------------------------------------------

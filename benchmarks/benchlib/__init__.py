@@ -1,0 +1,1 @@
+"""Helpers of the flow benchmark harness (benchmarks/run_flows.py)."""

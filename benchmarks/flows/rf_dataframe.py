@@ -1,0 +1,79 @@
+"""reelflow: one step sets a 400 MB DataFrame, the next loads and sums it.
+
+Every timing is appended as a JSON line to the file named by ``BENCH_EVENTS`` (and printed as
+``BENCH key=value``): ``*_at`` keys are ``time.time()`` stamps, ``*_s`` keys are durations measured
+in-step with ``time.perf_counter``. ``BENCH_ROWS`` sets the number of rows (default 10,000,000).
+"""
+
+import json
+import os
+import time
+
+import numpy as np
+import pandas as pd
+
+from reelflow import Flow, step
+
+
+def mark(key, value=None):
+    """Record one event: a wall-clock stamp (``value`` None) or a measured duration."""
+    value = time.time() if value is None else value
+    print(f"BENCH {key}={value!r}", flush=True)
+    path = os.environ.get("BENCH_EVENTS")
+    if path:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(json.dumps({"key": key, "value": value}) + "\n")
+
+
+def rss_bytes():
+    """This process's resident set size now, from /proc (0 where there is no /proc)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
+class DataFrameFlow(Flow):
+    """start -> make (sets self.df) -> consume (reads and sums self.df) -> end."""
+
+    @step
+    def start(self):
+        mark("start_end_at")
+        self.next(self.make)
+
+    @step
+    def make(self):
+        mark("make_begin_at")
+        mark("make_base_rss", rss_bytes())
+        rows = int(os.environ.get("BENCH_ROWS", "10000000"))
+        t0 = time.perf_counter()
+        # copy=False: pandas >= 3 would otherwise copy the array and double the step's own peak.
+        data = np.random.default_rng(0).random((rows, 5))
+        self.df = pd.DataFrame(data, columns=list("abcde"), copy=False)
+        del data
+        mark("make_compute_s", time.perf_counter() - t0)
+        mark("artifact_bytes", int(self.df.memory_usage(index=False).sum()))
+        mark("make_end_at")
+        self.next(self.consume)
+
+    @step
+    def consume(self):
+        mark("consume_begin_at")
+        mark("consume_base_rss", rss_bytes())
+        t0 = time.perf_counter()
+        df = self.df
+        t1 = time.perf_counter()
+        self.total = float(df.sum().sum())
+        t2 = time.perf_counter()
+        float(df.sum().sum())
+        t3 = time.perf_counter()
+        mark("consume_access_s", t1 - t0)
+        mark("consume_load_sum_s", t2 - t0)
+        mark("consume_resum_s", t3 - t2)
+        mark("consume_end_at")
+        self.next(self.end)
+
+    @step
+    def end(self):
+        mark("end_begin_at")
