@@ -228,3 +228,50 @@ def test_cpu_hints_limit_how_many_tasks_run_at_once(store: Store) -> None:
     spans = Client(store).run(outcome.run_id).data.spans
     for earlier, later in itertools.pairwise(spans):
         assert later[0] >= earlier[1]
+
+
+def test_values_only_read_stay_inherited_even_when_their_pickle_varies(store: Store) -> None:
+    outcome = run("readonly.py", store)
+    read = Client(store).run(outcome.run_id)["read"].task
+    assert read.artifacts["tags"].inherited and read.artifacts["weights"].inherited
+    assert not read.artifacts["history"].inherited
+    assert read["history"] == [1, 2]
+
+
+def test_resume_after_a_parameter_was_added_uses_its_default(store: Store, tmp_path: Path) -> None:
+    flow = tmp_path / "growing.py"
+    body = (
+        "    @step\n    def start(self):\n        self.total = self.a + {extra}\n"
+        "        self.next(self.end)\n\n    @step\n    def end(self):\n        pass\n"
+    )
+    head = "from reelflow import Flow, Parameter, step\n\nclass GrowingFlow(Flow):\n"
+    flow.write_text(head + '    a = Parameter("a", default=1)\n' + body.format(extra="1 / 0"))
+    display = PlainDisplay(out=io.StringIO())
+    with pytest.raises(StepFailedError):
+        run_flow(str(flow), {"a": "5"}, store=store, display=display)
+    flow.write_text(
+        head
+        + '    a = Parameter("a", default=1)\n    b = Parameter("b", default=10)\n'
+        + body.format(extra="self.b")
+    )
+    outcome = resume_run(store=store, display=display)
+    resumed = Client(store).run(outcome.run_id)
+    assert resumed.params == {"a": 5, "b": 10}
+    assert resumed["start"].task["total"] == 15
+
+
+def test_resume_without_a_target_skips_runs_already_resumed(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reelflow._errors import ResumeError
+
+    marker = tmp_path / "die"
+    marker.touch()
+    monkeypatch.setenv("RF_MARKER", str(marker))
+    with pytest.raises(StepFailedError):
+        run("resumable.py", store)
+    marker.unlink()
+    display = PlainDisplay(out=io.StringIO())
+    resume_run(store=store, display=display)
+    with pytest.raises(ResumeError, match="no failed or interrupted run is waiting"):
+        resume_run(store=store, display=display)

@@ -31,6 +31,8 @@ class TaskState:
     frames: list[dict[str, Any]]
     assigned: set[str] = field(default_factory=set)
     loaded: dict[str, Any] = field(default_factory=dict)
+    fingerprint: Callable[[Any], str | None] | None = None
+    fingerprints: dict[str, str | None] = field(default_factory=dict)
     transition: dict[str, Any] | None = None
     input_value: Any = None
     input_loaded: bool = False
@@ -69,8 +71,11 @@ class Flow:
             raise AttributeError(f"parameter '{name}' has a value only inside a running step")
         if name.startswith("_") or state is None or name not in state.namespace:
             raise AttributeError(_missing(type(self).__name__, name, state))
-        value = state.loader(state.namespace[name])
+        record = state.namespace[name]
+        value = state.loader(record)
         state.loaded[name] = value
+        if record.encoding == "pickle" and state.fingerprint is not None:
+            state.fingerprints[name] = state.fingerprint(value)
         object.__setattr__(self, name, value)
         return value
 

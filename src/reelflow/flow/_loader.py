@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import linecache
 import sys
 import traceback
 from pathlib import Path
@@ -11,7 +13,7 @@ from types import ModuleType
 from reelflow._errors import FlowDefinitionError
 from reelflow.flow._flowspec import Flow
 
-_loaded: dict[str, ModuleType] = {}
+_loaded: dict[tuple[str, str], ModuleType] = {}
 
 
 def module_name_for(path: Path) -> str:
@@ -26,14 +28,17 @@ def module_name_for(path: Path) -> str:
 
 
 def load_module(file: str | Path) -> ModuleType:
-    """Import ``file`` once per process, its folder on ``sys.path`` as Python does for scripts."""
+    """Import ``file`` (again when it changed), its folder on ``sys.path`` as Python does."""
     path = Path(file).resolve()
-    cached = _loaded.get(str(path))
-    if cached is not None:
-        return cached
     if not path.is_file():
         raise FlowDefinitionError(f"flow file not found: {file}; check the path")
-    source = path.read_text(encoding="utf-8", errors="replace")
+    raw = path.read_bytes()
+    version = (str(path), hashlib.sha256(raw).hexdigest())
+    cached = _loaded.get(version)
+    if cached is not None:
+        return cached
+    linecache.checkcache(str(path))  # the graph is read from this source: never a stale copy
+    source = raw.decode("utf-8", errors="replace")
     try:
         compile(source, str(path), "exec")
     except SyntaxError as exc:
@@ -55,7 +60,7 @@ def load_module(file: str | Path) -> ModuleType:
         raise FlowDefinitionError(
             f"loading the flow raised {type(exc).__name__}: {exc}", file=str(path), line=line
         ) from None
-    _loaded[str(path)] = module
+    _loaded[version] = module
     return module
 
 

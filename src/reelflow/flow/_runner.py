@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -59,10 +60,18 @@ def run_flow(
     cls, graph, file = load(flow_ref)
     values = resolve_parameters(cls.parameters(), dict(params or {}))
     store = store or Store.open()
-    run_id = store.metadata.create_run(
-        graph.flow_name, params=values, graph=_graph_dict(graph, cls), flow_file=file, tags=tags
-    )
-    return _drive(store, cls, graph, file, run_id, values, max_workers, display, None)
+    executor = _start_executor(store, max_workers)
+    try:
+        param_namespace = _param_namespace(store, cls, values)
+        run_id = store.metadata.create_run(
+            graph.flow_name, params=values, graph=_graph_dict(graph, cls), flow_file=file,
+            tags=tags,
+        )
+    except BaseException:
+        executor.shutdown(kill=True)
+        raise
+    setup = _setup(store, cls, graph, file, run_id, values, param_namespace, executor, None)
+    return _drive(setup, executor, display, None)
 
 
 def resume_run(
@@ -89,50 +98,74 @@ def resume_run(
         raise ResumeError(f"--from names no step of {graph.flow_name}: {from_step!r}")
     rerun = graph.descendants(from_step) if from_step else set()
     plan = ResumePlan.from_tasks(origin.id, store.metadata.list_tasks(origin.id), rerun)
-    values = dict(origin.params)
-    run_id = store.metadata.create_run(
-        graph.flow_name,
-        params=values,
-        graph=_graph_dict(graph, cls),
-        flow_file=file,
-        origin_run_id=origin.id,
-        tags=[*origin.tags, *tags],
-    )
-    return _drive(store, cls, graph, file, run_id, values, max_workers, display, plan)
+    values = _resumed_parameters(cls, origin)
+    executor = _start_executor(store, max_workers)
+    try:
+        param_namespace = _param_namespace(store, cls, values)
+        run_id = store.metadata.create_run(
+            graph.flow_name,
+            params=values,
+            graph=_graph_dict(graph, cls),
+            flow_file=file,
+            origin_run_id=origin.id,
+            tags=[*origin.tags, *tags],
+        )
+    except BaseException:
+        executor.shutdown(kill=True)
+        raise
+    setup = _setup(store, cls, graph, file, run_id, values, param_namespace, executor, plan)
+    return _drive(setup, executor, display, plan)
 
 
-def _drive(
+def _start_executor(store: Store, max_workers: int | None) -> LocalExecutor:
+    """Start a worker now, so its start-up overlaps the scheduler's own set-up."""
+    executor = LocalExecutor(str(store.config.home), max_workers or os.cpu_count() or 1)
+    executor.prestart(1)
+    return executor
+
+
+def _setup(
     store: Store,
     cls: type[Flow],
     graph: FlowGraph,
     file: str,
     run_id: int,
     params: dict[str, Any],
-    max_workers: int | None,
-    display: Display | None,
+    param_namespace: Namespace,
+    executor: LocalExecutor,
     plan: ResumePlan | None,
-) -> RunOutcome:
-    workers = max_workers or os.cpu_count() or 1
-    setup = RunSetup(
+) -> RunSetup:
+    return RunSetup(
         store=store,
         graph=graph,
         flow_file=file,
         flow_class=cls.__name__,
         run_id=run_id,
         params=params,
-        param_namespace=_param_namespace(store, cls, params),
-        cpu_budget=float(workers),
+        param_namespace=param_namespace,
+        cpu_budget=float(executor.max_workers),
         memory_budget=_physical_memory(),
         origin_run_id=None if plan is None else plan.origin_run_id,
     )
-    executor = LocalExecutor(str(store.config.home), workers)
+
+
+def _resumed_parameters(cls: type[Flow], origin: RunRecord) -> dict[str, Any]:
+    """The original run's values for the parameters the flow still has; defaults for new ones."""
+    declared = cls.parameters()
+    kept = {name: value for name, value in origin.params.items() if name in declared}
+    return resolve_parameters(declared, kept)
+
+
+def _drive(
+    setup: RunSetup, executor: LocalExecutor, display: Display | None, plan: ResumePlan | None
+) -> RunOutcome:
+    store, graph, run_id = setup.store, setup.graph, setup.run_id
     display = display or make_display()
     scheduler = Scheduler(setup, executor, display, resume=plan)
     display.start(graph.flow_name, run_id, [node.name for node in graph])
     status = FAILED
     try:
         with _sigterm_as_interrupt():
-            executor.prestart(1)
             scheduler.run()
         status = SUCCEEDED
     except StepFailedError as exc:
@@ -154,6 +187,7 @@ def _drive(
     finally:
         display.stop()
         executor.shutdown(kill=status != SUCCEEDED)
+        shutil.rmtree(store.config.home / "running" / str(run_id), ignore_errors=True)
     store.metadata.finish_run(run_id, SUCCEEDED)
     return RunOutcome(run_id, graph.flow_name, SUCCEEDED)
 
@@ -184,17 +218,27 @@ def _origin_run(
         if target is not None:
             _, graph, _ = load(target)
             flow_name = graph.flow_name
-        found = meta.list_runs(flow_name, statuses=[FAILED, INTERRUPTED], limit=1)
-        if not found:
-            which = f"of {flow_name} " if flow_name else ""
-            raise ResumeError(f"no failed or interrupted run {which}to resume in this store")
-        run = found[0]
+        run = _latest_unresumed_failure(store, flow_name)
     if run.status == SUCCEEDED and not allow_succeeded:
         raise ResumeError(
             f"run {run.id} succeeded, so there is nothing to resume; "
             f"add --from STEP to re-run it from a step"
         )
     return run
+
+
+def _latest_unresumed_failure(store: Store, flow_name: str | None) -> RunRecord:
+    """The newest failed or interrupted run that no successful run has resumed yet."""
+    meta = store.metadata
+    resumed = {r.origin_run_id for r in meta.list_runs(flow_name, statuses=[SUCCEEDED])}
+    for run in meta.list_runs(flow_name, statuses=[FAILED, INTERRUPTED]):
+        if run.id not in resumed:
+            return run
+    which = f"of {flow_name} " if flow_name else ""
+    raise ResumeError(
+        f"no failed or interrupted run {which}is waiting to be resumed; "
+        "name one with 'reelflow resume RUN_ID'"
+    )
 
 
 def _with_class(flow_ref: str, origin: RunRecord) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +15,7 @@ from reelflow.flow._flowspec import Flow, Inputs, InputView, TaskState
 from reelflow.flow._loader import load_flow
 from reelflow.flow._spec import Namespace, TaskError, TaskResult, TaskSpec
 from reelflow.store._codecs import StoredValue, load_value, store_value
-from reelflow.store._objects import ObjectStore
+from reelflow.store._objects import ObjectStore, hash_bytes
 from reelflow.store._records import ArtifactRecord
 
 
@@ -26,6 +27,7 @@ def run_task(spec: TaskSpec, objects: ObjectStore) -> TaskResult:
         loader=loader,
         params=dict(spec.params),
         frames=spec.frames,
+        fingerprint=pickle_digest,
     )
     try:
         flow_cls = load_flow(spec.flow_file, spec.flow_class)
@@ -56,7 +58,7 @@ def _call_step(flow: Flow, spec: TaskSpec, loader: Callable[[ArtifactRecord], An
 def _persist(flow: Flow, state: TaskState, objects: ObjectStore) -> Namespace:
     """The task's namespace: inherited records, plus what the step set or mutated, stored."""
     namespace: Namespace = {name: _as_inherited(record) for name, record in state.namespace.items()}
-    changed = set(state.assigned) | _mutated(state, objects)
+    changed = set(state.assigned) | _mutated(state)
     for name in sorted(changed):
         value = flow.__dict__[name]
         try:
@@ -67,16 +69,25 @@ def _persist(flow: Flow, state: TaskState, objects: ObjectStore) -> Namespace:
     return namespace
 
 
-def _mutated(state: TaskState, objects: ObjectStore) -> set[str]:
-    """Pickled artifacts the step read and then changed in place (arrays load read-only)."""
+def _mutated(state: TaskState) -> set[str]:
+    """Pickled artifacts the step read and then changed in place.
+
+    The value is compared with itself as loaded in this process (not with the stored bytes),
+    since some pickles, such as sets of strings, differ from one process to the next.
+    """
     changed = set()
-    for name, value in state.loaded.items():
-        record = state.namespace.get(name)
-        if name in state.assigned or record is None or record.encoding != "pickle":
-            continue
-        if store_value(objects, value).key != record.key:
+    for name, before in state.fingerprints.items():
+        if name not in state.assigned and pickle_digest(state.loaded[name]) != before:
             changed.add(name)
     return changed
+
+
+def pickle_digest(value: Any) -> str | None:
+    """A digest of ``value``'s pickle, or None when it cannot be pickled again."""
+    try:
+        return hash_bytes(pickle.dumps(value, protocol=5))
+    except Exception:
+        return None
 
 
 def _as_inherited(record: ArtifactRecord) -> ArtifactRecord:
