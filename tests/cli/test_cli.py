@@ -74,9 +74,13 @@ def test_bad_input_gives_one_line_and_a_nonzero_exit(store: Store, tmp_path: Pat
     assert "unknown parameter 'alpah'; this flow accepts: alpha, top_k" in unknown
     typed = _one_line_error(reelflow("run", str(EXAMPLE), "-p", "top_k=many", cwd=tmp_path))
     assert "parameter 'top_k' expects int" in typed
-    assert "no run 42" in _one_line_error(reelflow("show", "42", cwd=tmp_path))
-    assert "RUN/STEP" in _one_line_error(reelflow("logs", "train", cwd=tmp_path))
+    assert "no reelflow store at" in _one_line_error(reelflow("runs", cwd=tmp_path))
+    assert not (tmp_path / ".reelflow" / "metadata.db").exists()
     assert Client(store).runs() == []
+    assert "no run 42" in _one_line_error(reelflow("show", "42", cwd=tmp_path))
+    malformed = reelflow("show", "abc", cwd=tmp_path)
+    assert malformed.returncode == 2 and "is not a run id" in _one_line_error(malformed)
+    assert "RUN/STEP" in _one_line_error(reelflow("logs", "train", cwd=tmp_path))
 
 
 def test_a_step_that_raises_names_the_line_and_how_to_resume(store: Store, tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ def test_plain_lines_carry_the_task_prefix_and_attempt() -> None:
     text = out.getvalue()
     assert "TrainFlow run 7 started" in text
     assert "[start/1] hello [not markup]" in text
-    assert "[train/2] started (attempt 2)" in text
+    assert "[train/2] started (retry 1)" in text
     assert "[train/2] failed: ValueError: bad" in text
 
 

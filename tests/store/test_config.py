@@ -27,11 +27,11 @@ def test_config_file_then_environment_take_precedence(
 ) -> None:
     (tmp_path / "reelflow.toml").write_text('[store]\nhome = "shared"\ndb = "sqlite:///x.db"\n')
     config = resolve_config(tmp_path)
-    assert (config.home, config.db_url) == (tmp_path / "shared", "sqlite:///x.db")
+    assert (config.home, config.db_url) == (tmp_path / "shared", f"sqlite:///{tmp_path / 'x.db'}")
     monkeypatch.setenv("REELFLOW_HOME", str(tmp_path / "env"))
-    monkeypatch.setenv("REELFLOW_DB", "sqlite:///y.db")
+    monkeypatch.setenv("REELFLOW_DB", "sqlite:////data/y.db")
     config = resolve_config(tmp_path)
-    assert (config.home, config.db_url) == (tmp_path / "env", "sqlite:///y.db")
+    assert (config.home, config.db_url) == (tmp_path / "env", "sqlite:////data/y.db")
 
 
 @pytest.mark.parametrize(
@@ -46,3 +46,12 @@ def test_bad_config_files_are_named(tmp_path: Path, text: str, message: str) -> 
     (tmp_path / "reelflow.toml").write_text(text)
     with pytest.raises(ConfigError, match=message):
         resolve_config(tmp_path)
+
+
+def test_a_relative_sqlite_path_is_anchored_like_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REELFLOW_DB", "sqlite:///meta/runs.db")
+    assert resolve_config(tmp_path).db_url == f"sqlite:///{tmp_path / 'meta' / 'runs.db'}"
+    monkeypatch.setenv("REELFLOW_DB", "sqlite:////abs/runs.db")
+    assert resolve_config(tmp_path).db_url == "sqlite:////abs/runs.db"

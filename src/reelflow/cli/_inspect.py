@@ -6,9 +6,10 @@ import datetime as dt
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from reelflow._errors import UsageError
+from reelflow._errors import ArtifactNotFoundError, UsageError
 from reelflow.cli._app import cli
 
 
@@ -34,7 +35,9 @@ def _size(n: int) -> str:
 
 @cli.command()
 @click.argument("flow_name", required=False)
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Runs to list."
+)
 def runs(flow_name: str | None, limit: int) -> None:
     """List runs, newest first (of FLOW_NAME only, when given)."""
     from reelflow.flow._client import Client
@@ -78,8 +81,9 @@ def show(run_id: str) -> None:
     if run.origin_run_id:
         console.print(f"resumed from run {run.origin_run_id}")
     if run.record.error:
-        console.print(f"[red]error:[/] {run.record.error}", markup=True, highlight=False)
+        console.print(f"[red]error:[/] {escape(run.record.error)}", highlight=False)
     for step in run:
+        failures: list[str] = []
         table = Table(title=f"step {step.name}", title_justify="left", box=None)
         for column in ("task", "status", "attempts", "duration", "artifacts"):
             table.add_column(column)
@@ -87,6 +91,8 @@ def show(run_id: str) -> None:
             own = [a for a in task.artifacts.values() if not a.inherited]
             listed = ", ".join(f"{a.name} ({a.type_name}, {_size(a.size)})" for a in own)
             reused = f" (re-used {task.origin_task_id})" if task.origin_task_id else ""
+            if task.record.error:
+                failures.append(f"task {task.id}: {task.record.error}")
             table.add_row(
                 str(task.id),
                 task.status + reused,
@@ -95,6 +101,8 @@ def show(run_id: str) -> None:
                 listed or "-",
             )
         console.print(table)
+        for failure in failures:
+            console.print(f"  [red]{escape(failure)}[/]", highlight=False)
 
 
 @cli.command()
@@ -118,7 +126,7 @@ def logs(pathspec: str, stream: str | None, attempt: int | None) -> None:
     step = Client().run(parts[0])[parts[1]]
     tasks = [t for t in step.tasks if len(parts) == 2 or t.id == int(parts[2])]
     if not tasks:
-        raise UsageError(f"step {parts[1]} of run {parts[0]} has no task {parts[2]}")
+        raise ArtifactNotFoundError(f"step {parts[1]} of run {parts[0]} has no task {parts[2]}")
     for task in tasks:
         if len(tasks) > 1:
             click.echo(f"--- task {task.pathspec} ({task.status})")

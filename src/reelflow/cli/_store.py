@@ -24,7 +24,7 @@ def check(remove_orphans: bool) -> None:
     """Verify every object against its hash; report corrupt, missing and orphaned objects."""
     from reelflow.store import Store
 
-    st = Store.open()
+    st = Store.open(create=False)
     report = st.check(remove_orphans=remove_orphans)
     click.echo(f"store {st.config.home}: {report.checked} objects checked")
     for key in report.corrupt:

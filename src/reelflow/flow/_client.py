@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from reelflow._errors import ArtifactNotFoundError
+from reelflow._errors import ArtifactNotFoundError, UsageError
 from reelflow.store import (
     SUCCEEDED,
     ArtifactRecord,
@@ -30,7 +30,7 @@ class Client:
         if isinstance(store, Store):
             self.store = store
         else:
-            self.store = Store.open(store)
+            self.store = Store.open(store, create=False)
 
     def flows(self) -> list[str]:
         return self.store.metadata.list_flows()
@@ -41,7 +41,14 @@ class Client:
         return [Run(self.store, r) for r in records]
 
     def run(self, run_id: int | str) -> Run:
-        return Run(self.store, self.store.metadata.get_run(_run_id(run_id)))
+        """A run by id: ``12``, ``"12"`` or ``"TrainFlow/12"`` (the flow name is checked)."""
+        flow_name, number = _parse_run_id(run_id)
+        record = self.store.metadata.get_run(number)
+        if flow_name is not None and record.flow_name != flow_name:
+            raise ArtifactNotFoundError(
+                f"run {number} is a run of {record.flow_name}, not of {flow_name}"
+            )
+        return Run(self.store, record)
 
     def latest_run(self, flow_name: str, *, successful: bool = True) -> Run:
         """The newest run of ``flow_name`` (the newest successful one by default)."""
@@ -139,7 +146,7 @@ class Step:
         return len(self._records)
 
     def __repr__(self) -> str:
-        return f"<Step {self.run.flow_name}/{self.run.id}/{self.name} ({len(self)} tasks)>"
+        return f"<Step {self.run.id}/{self.name} of {self.run.flow_name} ({len(self)} tasks)>"
 
 
 class Task:
@@ -233,12 +240,11 @@ class TaskData:
         return list(self._task.keys())
 
 
-def _run_id(value: int | str) -> int:
-    text = str(value).strip()
-    if "/" in text:
-        text = text.rsplit("/", 1)[-1]
-    if not text.isdigit():
-        raise ArtifactNotFoundError(
-            f"{value!r} is not a run id; run ids are numbers (reelflow runs)"
+def _parse_run_id(value: int | str) -> tuple[str | None, int]:
+    """``12`` or ``"TrainFlow/12"`` into (flow name or None, run number)."""
+    flow_name, _, number = str(value).strip().rpartition("/")
+    if not number.isdigit() or (flow_name and "/" in flow_name):
+        raise UsageError(
+            f"{value!r} is not a run id: use a number or FLOW/NUMBER (see 'reelflow runs')"
         )
-    return int(text)
+    return flow_name or None, int(number)

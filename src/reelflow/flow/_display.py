@@ -52,7 +52,7 @@ class PlainDisplay:
 
     def task_started(self, step: str, task_id: int, attempt: int) -> None:
         if not self.quiet_tasks:
-            retry = f" (attempt {attempt + 1})" if attempt else ""
+            retry = f" (retry {attempt})" if attempt else ""
             self._print(f"{_stamp()} [{step}/{task_id}] started{retry}")
 
     def task_finished(self, step: str, task_id: int, status: str, detail: str = "") -> None:

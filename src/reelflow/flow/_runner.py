@@ -64,7 +64,10 @@ def run_flow(
     try:
         param_namespace = _param_namespace(store, cls, values)
         run_id = store.metadata.create_run(
-            graph.flow_name, params=values, graph=_graph_dict(graph, cls), flow_file=file,
+            graph.flow_name,
+            params=values,
+            graph=_graph_dict(graph, cls),
+            flow_file=file,
             tags=tags,
         )
     except BaseException:

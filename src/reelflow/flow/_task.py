@@ -121,9 +121,22 @@ def _context(spec: TaskSpec) -> TaskContext:
     )
 
 
+_PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
+
+
+def _user_traceback(exc: BaseException) -> traceback.TracebackException:
+    """The traceback without reelflow's own leading frames, so it starts in the user's code."""
+    trace = traceback.TracebackException.from_exception(exc)
+    frames = list(trace.stack)
+    while len(frames) > 1 and str(Path(frames[0].filename).resolve()).startswith(_PACKAGE_DIR):
+        frames.pop(0)
+    trace.stack = traceback.StackSummary.from_list(frames)
+    return trace
+
+
 def describe_error(exc: BaseException, flow_file: str) -> TaskError:
     """The error as the user should see it: type, message, and the line in their flow file."""
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    text = "".join(_user_traceback(exc).format())
     file: str | None = None
     line: int | None = None
     if isinstance(exc, ReelflowError) and exc.file:

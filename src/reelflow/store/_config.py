@@ -40,7 +40,19 @@ def resolve_config(cwd: str | os.PathLike[str] | None = None) -> StoreConfig:
     home_path = Path(home).expanduser()
     if not home_path.is_absolute():
         home_path = base / home_path
-    return StoreConfig.at(home_path, db_url)
+    return StoreConfig.at(home_path, _anchored(db_url, base))
+
+
+def _anchored(db_url: str | None, base: Path) -> str | None:
+    """A SQLite URL with a relative path made absolute from ``base``, as ``home`` is."""
+    prefix = "sqlite:///"
+    if db_url is None or not db_url.startswith(prefix) or db_url.startswith(prefix + "/"):
+        return db_url
+    path, query = db_url[len(prefix) :].partition("?")[::2]
+    if not path or path == ":memory:":
+        return db_url
+    anchored = f"{prefix}{(base / path).resolve()}"
+    return f"{anchored}?{query}" if query else anchored
 
 
 def _read_config_file(path: Path) -> dict[str, str]:

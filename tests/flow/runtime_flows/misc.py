@@ -22,7 +22,7 @@ class MiscFlow(Flow):
 
     @step
     def start(self):
-        self.frame = pd.DataFrame({"a": np.arange(self.count), "b": list("abc"[: self.count])})
+        self.frame = pd.DataFrame({"a": np.arange(self.count), "b": np.arange(self.count) / 2})
         self.array = np.arange(10.0)
         self.params_seen = dict(current.parameters)
         self.mutable = [1, 2]

@@ -1,0 +1,37 @@
+"""The errors reelflow raises on purpose, for code that wants to catch one kind.
+
+Every one is a :class:`ReelflowError` whose message is one sentence saying what is wrong and how
+to fix it.
+"""
+
+from reelflow._errors import (
+    ArtifactNotFoundError,
+    ConfigError,
+    CorruptObjectError,
+    FlowDefinitionError,
+    MergeArtifactsError,
+    ParameterError,
+    ReelflowError,
+    ResumeError,
+    RunInterruptedError,
+    SerializationError,
+    StepFailedError,
+    StoreError,
+    UsageError,
+)
+
+__all__ = [
+    "ArtifactNotFoundError",
+    "ConfigError",
+    "CorruptObjectError",
+    "FlowDefinitionError",
+    "MergeArtifactsError",
+    "ParameterError",
+    "ReelflowError",
+    "ResumeError",
+    "RunInterruptedError",
+    "SerializationError",
+    "StepFailedError",
+    "StoreError",
+    "UsageError",
+]
