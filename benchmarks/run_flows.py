@@ -45,6 +45,7 @@ from benchlib.tools import (
     METAFLOW_VENV,
     REPO_DIR,
     Tool,
+    compile_reelflow,
     ensure_metaflow_venv,
     metaflow_tool,
     network_isolation,
@@ -126,6 +127,7 @@ def pick_tools(args: argparse.Namespace) -> list[Tool]:
                 raise SystemExit(f"cannot set up {METAFLOW_VENV}: {err}") from err
             tools.append(metaflow_tool(workers, wrapper))
         elif name == "reelflow":
+            compile_reelflow()
             tools.append(reelflow_tool(workers, args.reelflow, wrapper))
         else:
             raise SystemExit(f"unknown tool {name!r}: use metaflow and/or reelflow")

@@ -98,6 +98,16 @@ def ensure_metaflow_venv(upgrade: bool = False) -> str:
     return version
 
 
+def compile_reelflow() -> None:
+    """Write reelflow's bytecode, as installing a wheel does (pip compiles Metaflow's).
+
+    An editable install under PYTHONDONTWRITEBYTECODE=1 (set on these machines) would otherwise
+    compile every reelflow module from source on each start, which no user's install does.
+    """
+    source = REPO_DIR / "src" / "reelflow"
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(source)], check=True)
+
+
 def package_version(python: Path, package: str) -> str | None:
     """The installed version of ``package`` as seen by ``python``, None if it is not installed."""
     code = f"import importlib.metadata as m; print(m.version({package!r}))"

@@ -8,12 +8,12 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from rich.console import Console
-from rich.live import Live
-from rich.markup import escape
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.live import Live
+    from rich.table import Table
 
 
 class Display(Protocol):
@@ -74,6 +74,8 @@ class RichDisplay:
     """A live table of steps (done, running, failed, elapsed) with task output above it."""
 
     def __init__(self, console: Console | None = None) -> None:
+        from rich.console import Console
+
         self.console = console or Console()
         self._steps: dict[str, _StepProgress] = {}
         self._live: Live | None = None
@@ -82,7 +84,7 @@ class RichDisplay:
     def start(self, flow_name: str, run_id: int, steps: list[str]) -> None:
         self._title = f"{flow_name} run {run_id}"
         self._steps = {name: _StepProgress() for name in steps}
-        self._live = Live(self._render(), console=self.console, refresh_per_second=8)
+        self._live = _live()(self._render(), console=self.console, refresh_per_second=8)
         self._live.start()
 
     def task_started(self, step: str, task_id: int, attempt: int) -> None:
@@ -100,12 +102,12 @@ class RichDisplay:
             progress.failed += 1
         progress.ended = time.monotonic()
         if detail and status not in ("succeeded", "resumed"):
-            self.console.print(f"[red][{escape(step)}/{task_id}] {status}: {escape(detail)}[/]")
+            self.console.print(f"[red][{_escape(step)}/{task_id}] {status}: {_escape(detail)}[/]")
         self._refresh()
 
     def log(self, step: str, task_id: int, stream: str, line: str) -> None:
         style = "red" if stream == "stderr" else "dim"
-        self.console.print(f"[{style}]\\[{escape(step)}/{task_id}][/] {escape(line)}")
+        self.console.print(f"[{style}]\\[{_escape(step)}/{task_id}][/] {_escape(line)}")
 
     def message(self, text: str) -> None:
         self.console.print(text)
@@ -121,6 +123,8 @@ class RichDisplay:
             self._live.update(self._render())
 
     def _render(self) -> Table:
+        from rich.table import Table
+
         table = Table(title=self._title, title_justify="left", box=None, pad_edge=False)
         for column in ("step", "done", "running", "failed", "elapsed"):
             table.add_column(column, justify="left" if column == "step" else "right")
@@ -136,12 +140,26 @@ class RichDisplay:
         return table
 
 
+def _live() -> type[Live]:
+    from rich.live import Live
+
+    return Live
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
 def make_display(
     *, quiet_tasks: bool = False, force_plain: bool = False, out: Any = None
 ) -> Display:
     """Rich live view in an interactive terminal, plain lines otherwise."""
     stream = out or sys.stdout
     if not force_plain and stream.isatty():
+        from rich.console import Console
+
         return RichDisplay(Console(file=stream))
     return PlainDisplay(out=stream, quiet_tasks=quiet_tasks)
 

@@ -6,17 +6,17 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy.engine import make_url
+from typing import TYPE_CHECKING, Any
 
 from reelflow._errors import StoreError
 from reelflow.store._check import CheckReport, check_objects
 from reelflow.store._codecs import StoredValue, load_value, store_value
 from reelflow.store._config import StoreConfig, resolve_config
-from reelflow.store._metadata import MetadataStore
 from reelflow.store._objects import ObjectStore
 from reelflow.store._records import ArtifactRecord
+
+if TYPE_CHECKING:
+    from reelflow.store._metadata import MetadataStore
 
 
 @dataclass
@@ -41,12 +41,17 @@ class Store:
 
     @cached_property
     def metadata(self) -> MetadataStore:
+        """The metadata database, opened (and SQLAlchemy imported) on first use."""
+        from reelflow.store._metadata import MetadataStore
+
         if not self.create:
             self._require_existing()
         self.config.home.mkdir(parents=True, exist_ok=True)
         return MetadataStore(self.config.db_url)
 
     def _require_existing(self) -> None:
+        from sqlalchemy.engine import make_url
+
         url = make_url(self.config.db_url) if self.config.db_url.startswith("sqlite") else None
         if url is not None and url.database and not Path(url.database).exists():
             raise StoreError(
