@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from reelflow._errors import ReelflowError
 from reelflow.cli._app import cli
+
+if TYPE_CHECKING:
+    from reelflow.flow import RunOutcome
 
 _WORKERS_HELP = "Tasks run at once (default: the number of cores)."
 
@@ -69,7 +74,7 @@ def run(
         tags=tags,
         display=make_display(force_plain=plain),
     )
-    click.echo(f"run {outcome.run_id} of {outcome.flow_name} {outcome.status}")
+    _done(outcome)
 
 
 @cli.command()
@@ -100,7 +105,7 @@ def resume(
         tags=tags,
         display=make_display(force_plain=plain),
     )
-    click.echo(f"run {outcome.run_id} of {outcome.flow_name} {outcome.status}")
+    _done(outcome)
 
 
 @cli.command()
@@ -111,3 +116,11 @@ def graph(flow_file: str) -> None:
 
     _, flow_graph, _ = load(flow_file)
     click.echo(flow_graph.render_text())
+
+
+def _done(outcome: RunOutcome) -> None:
+    """The closing line, with where to look next."""
+    click.echo(
+        f"run {outcome.run_id} of {outcome.flow_name} {outcome.status}; "
+        f"see it with 'reelflow show {outcome.run_id}'"
+    )
