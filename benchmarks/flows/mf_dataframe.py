@@ -5,32 +5,13 @@ Every timing is appended as a JSON line to the file named by ``BENCH_EVENTS`` (a
 in-step with ``time.perf_counter``. ``BENCH_ROWS`` sets the number of rows (default 10,000,000).
 """
 
-import json
 import os
 import time
 
 import numpy as np
 import pandas as pd
+from bench_events import mark, rss_bytes
 from metaflow import FlowSpec, step
-
-
-def mark(key, value=None):
-    """Record one event: a wall-clock stamp (``value`` None) or a measured duration."""
-    value = time.time() if value is None else value
-    print(f"BENCH {key}={value!r}", flush=True)
-    path = os.environ.get("BENCH_EVENTS")
-    if path:
-        with open(path, "a", encoding="utf-8") as out:
-            out.write(json.dumps({"key": key, "value": value}) + "\n")
-
-
-def rss_bytes():
-    """This process's resident set size now, from /proc (0 where there is no /proc)."""
-    try:
-        with open("/proc/self/statm", encoding="ascii") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        return 0
 
 
 class DataFrameFlow(FlowSpec):

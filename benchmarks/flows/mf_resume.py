@@ -1,20 +1,9 @@
 """Metaflow: a 5-step flow whose step4 fails while FAIL_AT_STEP4=1, for timing `resume`."""
 
-import json
 import os
-import time
 
+from bench_events import mark
 from metaflow import FlowSpec, step
-
-
-def mark(key, value=None):
-    """Record one event: a wall-clock stamp (``value`` None) or a measured value."""
-    value = time.time() if value is None else value
-    print(f"BENCH {key}={value!r}", flush=True)
-    path = os.environ.get("BENCH_EVENTS")
-    if path:
-        with open(path, "a", encoding="utf-8") as out:
-            out.write(json.dumps({"key": key, "value": value}) + "\n")
 
 
 class ResumeFlow(FlowSpec):

@@ -1,20 +1,8 @@
 """reelflow: a foreach of 100 trivial tasks plus a join (103 tasks in all)."""
 
-import json
-import os
-import time
+from bench_events import mark
 
 from reelflow import Flow, step
-
-
-def mark(key, value=None):
-    """Record one event: a wall-clock stamp (``value`` None) or a measured value."""
-    value = time.time() if value is None else value
-    print(f"BENCH {key}={value!r}", flush=True)
-    path = os.environ.get("BENCH_EVENTS")
-    if path:
-        with open(path, "a", encoding="utf-8") as out:
-            out.write(json.dumps({"key": key, "value": value}) + "\n")
 
 
 class ForeachFlow(Flow):

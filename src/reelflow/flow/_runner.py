@@ -60,21 +60,7 @@ def run_flow(
     cls, graph, file = load(flow_ref)
     values = resolve_parameters(cls.parameters(), dict(params or {}))
     store = store or Store.open()
-    executor = _start_executor(store, max_workers)
-    try:
-        param_namespace = _param_namespace(store, cls, values)
-        run_id = store.metadata.create_run(
-            graph.flow_name,
-            params=values,
-            graph=_graph_dict(graph, cls),
-            flow_file=file,
-            tags=tags,
-        )
-    except BaseException:
-        executor.shutdown(kill=True)
-        raise
-    setup = _setup(store, cls, graph, file, run_id, values, param_namespace, executor, None)
-    return _drive(setup, executor, display, None)
+    return _start(store, cls, graph, file, values, max_workers, tags, display, None)
 
 
 def resume_run(
@@ -102,43 +88,37 @@ def resume_run(
     rerun = graph.descendants(from_step) if from_step else set()
     plan = ResumePlan.from_tasks(origin.id, store.metadata.list_tasks(origin.id), rerun)
     values = _resumed_parameters(cls, origin)
-    executor = _start_executor(store, max_workers)
-    try:
-        param_namespace = _param_namespace(store, cls, values)
-        run_id = store.metadata.create_run(
-            graph.flow_name,
-            params=values,
-            graph=_graph_dict(graph, cls),
-            flow_file=file,
-            origin_run_id=origin.id,
-            tags=[*origin.tags, *tags],
-        )
-    except BaseException:
-        executor.shutdown(kill=True)
-        raise
-    setup = _setup(store, cls, graph, file, run_id, values, param_namespace, executor, plan)
-    return _drive(setup, executor, display, plan)
+    tags = [*origin.tags, *tags]
+    return _start(store, cls, graph, file, values, max_workers, tags, display, plan)
 
 
-def _start_executor(store: Store, max_workers: int | None) -> LocalExecutor:
-    """Start a worker now, so its start-up overlaps the scheduler's own set-up."""
-    executor = LocalExecutor(str(store.config.home), max_workers or os.cpu_count() or 1)
-    executor.prestart(1)
-    return executor
-
-
-def _setup(
+def _start(
     store: Store,
     cls: type[Flow],
     graph: FlowGraph,
     file: str,
-    run_id: int,
     params: dict[str, Any],
-    param_namespace: Namespace,
-    executor: LocalExecutor,
+    max_workers: int | None,
+    tags: Iterable[str],
+    display: Display | None,
     plan: ResumePlan | None,
-) -> RunSetup:
-    return RunSetup(
+) -> RunOutcome:
+    """Record the run, then drive it; a worker starts first so its start-up overlaps ours."""
+    executor = _start_executor(store, max_workers)
+    try:
+        param_namespace = _param_namespace(store, cls, params)
+        run_id = store.metadata.create_run(
+            graph.flow_name,
+            params=params,
+            graph=_graph_dict(graph, cls),
+            flow_file=file,
+            origin_run_id=None if plan is None else plan.origin_run_id,
+            tags=tags,
+        )
+    except BaseException:
+        executor.shutdown(kill=True)
+        raise
+    setup = RunSetup(
         store=store,
         graph=graph,
         flow_file=file,
@@ -150,6 +130,14 @@ def _setup(
         memory_budget=_physical_memory(),
         origin_run_id=None if plan is None else plan.origin_run_id,
     )
+    return _drive(setup, executor, display, plan)
+
+
+def _start_executor(store: Store, max_workers: int | None) -> LocalExecutor:
+    """Start a worker now, so its start-up overlaps the scheduler's own set-up."""
+    executor = LocalExecutor(str(store.config.home), max_workers or os.cpu_count() or 1)
+    executor.prestart(1)
+    return executor
 
 
 def _resumed_parameters(cls: type[Flow], origin: RunRecord) -> dict[str, Any]:
