@@ -87,3 +87,18 @@ class CorruptObjectError(StoreError):
 
 class SerializationError(StoreError):
     """A value a step set cannot be stored as an artifact."""
+
+
+# --- data, models, benchmarks ------------------------------------------------------------------
+
+
+class DataError(ReelflowError):
+    """Interaction data is malformed, empty, or does not fit what was asked of it."""
+
+
+class NotFittedError(ReelflowError):
+    """A model was used before ``fit``."""
+
+
+class ModelError(ReelflowError):
+    """A model's parameters or its input are invalid."""

@@ -1,0 +1,1 @@
+"""Offline evaluation: metrics, protocols, the benchmark API and the leaderboard."""

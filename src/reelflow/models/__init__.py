@@ -1,0 +1,1 @@
+"""Recommenders with one contract: fit, recommend, score, save and load."""
