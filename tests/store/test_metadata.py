@@ -163,3 +163,15 @@ def test_an_unreachable_database_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="cannot open the metadata database") as info:
         MetadataStore("postgresql+psycopg://user:secret@127.0.0.1:1/db")
     assert "secret" not in str(info.value)
+
+
+def test_a_fresh_store_opened_by_many_processes_at_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_create_runs, args=(url, 3)) for _ in range(4)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(120)
+        assert proc.exitcode == 0
+    assert len(MetadataStore(url).list_runs()) == 12

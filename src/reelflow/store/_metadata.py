@@ -9,8 +9,9 @@ from __future__ import annotations
 import getpass
 import os
 import socket
+import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -42,7 +43,8 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
         cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            _retry_locked(lambda: cursor.execute("PRAGMA journal_mode=WAL"))
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
@@ -65,7 +67,7 @@ class MetadataStore:
                 self._reader = _sqlite_engine(url, immediate=False)
             else:
                 self._writer = self._reader = sa.create_engine(url, pool_pre_ping=True)
-            self._create_schema()
+            _retry_locked(self._create_schema)
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(
                 f"cannot open the metadata database {_redact(url)}: {_first_line(exc)}"
@@ -396,6 +398,24 @@ def _finish_task(conn: Connection, task_id: int, outcome: TaskOutcome) -> None:
             "error": outcome.error,
         },
     )
+
+
+def _retry_locked(action: Callable[[], Any], *, seconds: float = 30.0) -> Any:
+    """Run ``action``, retrying while SQLite says the database is locked.
+
+    Switching a new database to WAL needs an exclusive lock that SQLite does not wait for, so
+    two runs opening a fresh store at once would otherwise see "database is locked".
+    """
+    deadline = time.monotonic() + seconds
+    delay = 0.01
+    while True:
+        try:
+            return action()
+        except (sqlite3.OperationalError, sa.exc.OperationalError) as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
 
 def _insert_id(conn: Connection, statement: Any, values: dict[str, Any] | None = None) -> int:
