@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -185,6 +186,10 @@ def test_version(tmp_path: Path) -> None:
 def test_store_check_removes_orphans_only_when_asked(store: Store, tmp_path: Path) -> None:
     assert reelflow("run", str(EXAMPLE), cwd=tmp_path).returncode == 0
     orphan = store.objects.put_bytes(b"nobody refers to me").key
+    fresh = reelflow("store", "check", "--remove-orphans", cwd=tmp_path)
+    assert "removed" not in fresh.stdout and store.objects.exists(orphan)
+    two_hours_ago = time.time() - 7200
+    os.utime(store.objects.path(orphan), (two_hours_ago, two_hours_ago))
     listed = reelflow("store", "check", cwd=tmp_path)
     assert listed.returncode == 0
     assert "orphans: 1 objects no run refers to (remove with --remove-orphans)" in listed.stdout

@@ -275,3 +275,79 @@ def test_resume_without_a_target_skips_runs_already_resumed(
     resume_run(store=store, display=display)
     with pytest.raises(ResumeError, match="no failed or interrupted run is waiting"):
         resume_run(store=store, display=display)
+
+
+def test_classes_from_a_flow_file_with_a_dashed_name_load_in_every_worker(store: Store) -> None:
+    outcome = run("my-flow.py", store)
+    assert Client(store).run(outcome.run_id).data.total == 3
+
+
+def test_an_empty_foreach_keeps_what_came_before_it(store: Store) -> None:
+    outcome = run("edge_cases.py", store)
+    join = Client(store).run(outcome.run_id)["join"].task
+    assert join["upstream"] == 41
+    assert Client(store).run(outcome.run_id)["start"].task.id in join.record.parents
+
+
+def test_a_failed_run_does_not_wait_for_retries_and_records_them(store: Store) -> None:
+    with pytest.raises(StepFailedError, match="fails at once"):
+        run("edge_cases.py", store, mode="fail")
+    failed = Client(store).runs()[0]
+    retrying = failed["slow_retry"].task
+    assert retrying.status == FAILED
+    assert len(retrying.attempts()) == 1
+
+
+def test_foreach_over_a_set_is_refused_with_a_fix(store: Store, tmp_path: Path) -> None:
+    flow = tmp_path / "setflow.py"
+    flow.write_text(
+        "from reelflow import Flow, step\n\nclass SetFlow(Flow):\n    @step\n"
+        "    def start(self):\n        self.users = {'a', 'b'}\n"
+        "        self.next(self.each, foreach='users')\n\n"
+        "    @step\n    def each(self):\n        self.next(self.join)\n\n"
+        "    @step\n    def join(self, inputs):\n        self.next(self.end)\n\n"
+        "    @step\n    def end(self):\n        pass\n"
+    )
+    with pytest.raises(StepFailedError, match=r"is a set, whose order differs.*sorted"):
+        run_flow(str(flow), store=store, display=PlainDisplay(out=io.StringIO()))
+
+
+def test_a_worker_that_exits_points_at_the_step(store: Store, tmp_path: Path) -> None:
+    flow = tmp_path / "exits.py"
+    flow.write_text(
+        "import os\nfrom reelflow import Flow, step\n\nclass ExitFlow(Flow):\n    @step\n"
+        "    def start(self):\n        os._exit(3)\n        self.next(self.end)\n\n"
+        "    @step\n    def end(self):\n        pass\n"
+    )
+    with pytest.raises(StepFailedError, match="exited with code 3") as info:
+        run_flow(str(flow), store=store, display=PlainDisplay(out=io.StringIO()))
+    assert (Path(info.value.file or "").name, info.value.line) == ("exits.py", 6)
+
+
+def test_resume_after_a_step_was_renamed_reruns_instead_of_crashing(
+    store: Store, tmp_path: Path
+) -> None:
+    flow = tmp_path / "renamed.py"
+    template = (
+        "from reelflow import Flow, step\n\nclass RenamedFlow(Flow):\n    @step\n"
+        "    def start(self):\n        self.v = 1\n        self.next(self.{name})\n\n"
+        "    @step\n    def {name}(self):\n        self.w = self.v + {add}\n"
+        "        self.next(self.end)\n\n    @step\n    def end(self):\n        pass\n"
+    )
+    flow.write_text(template.format(name="a", add="1 / 0"))
+    display = PlainDisplay(out=io.StringIO())
+    with pytest.raises(StepFailedError):
+        run_flow(str(flow), store=store, display=display)
+    flow.write_text(template.format(name="b", add="1"))
+    outcome = resume_run(str(flow), store=store, display=display)
+    resumed = Client(store).run(outcome.run_id)
+    assert resumed.data.w == 2
+    assert resumed["start"].task.origin_task_id is None
+
+
+def test_a_run_still_running_cannot_be_resumed(store: Store) -> None:
+    from reelflow._errors import ResumeError
+
+    run_id = store.metadata.create_run("F", params={}, graph={}, flow_file="f.py")
+    with pytest.raises(ResumeError, match=f"run {run_id} is still running"):
+        resume_run(run_id, store=store, display=PlainDisplay(out=io.StringIO()))

@@ -59,8 +59,13 @@ def test_finds_every_problem_and_removes_only_orphans(store: ObjectStore) -> Non
     assert calls == [(1, 3), (2, 3), (3, 3)]
     assert store.exists(orphan) and stale.exists()  # nothing removed unless asked
 
+    fresh = check_objects(store, [good, damaged, missing], remove_orphans=True)
+    assert fresh.removed == [str(stale)]  # an orphan this young may belong to a live run
+    assert store.exists(orphan)
+    hours_ago = time.time() - 7200
+    os.utime(store.path(orphan), (hours_ago, hours_ago))
     report = check_objects(store, [good, damaged, missing], remove_orphans=True)
-    assert report.removed == [orphan, str(stale)]
+    assert report.removed == [orphan]
     assert not store.exists(orphan) and not stale.exists()
     assert live.exists()  # may belong to a writer still running
     assert store.exists(damaged) and store.exists(good)  # corrupt objects are kept

@@ -25,6 +25,7 @@ class _Worker:
     pid: int
     task: TaskSpec | None = None
     kill_reason: str | None = None
+    started_at: float | None = None
 
 
 class LocalExecutor:
@@ -34,10 +35,6 @@ class LocalExecutor:
         self.store_home = store_home
         self.max_workers = max(1, max_workers)
         self._workers: list[_Worker] = []
-
-    @property
-    def busy(self) -> int:
-        return sum(1 for w in self._workers if w.task is not None)
 
     def prestart(self, count: int) -> None:
         """Start workers ahead of need so their start-up overlaps the first task."""
@@ -52,6 +49,7 @@ class LocalExecutor:
         """Hand ``spec`` to an idle worker (starting one if needed); returns the worker's pid."""
         worker = self._idle_worker()
         worker.task = spec
+        worker.started_at = None
         try:
             worker.conn.send(spec)
         except OSError:
@@ -79,6 +77,13 @@ class LocalExecutor:
             if result is not None:
                 results.append(result)
         return results
+
+    def started_at(self, task_id: int) -> float | None:
+        """When the worker running ``task_id`` had its flow loaded and began the step."""
+        for worker in self._workers:
+            if worker.task is not None and worker.task.task_id == task_id:
+                return worker.started_at
+        return None
 
     def kill(self, task_id: int, reason: str) -> None:
         """End the worker that runs ``task_id``; the task fails with ``reason``."""
@@ -126,19 +131,28 @@ class LocalExecutor:
             message = worker.conn.recv()
         except (EOFError, OSError):
             return self._lost(worker, task)
-        if isinstance(message, tuple) and message and message[0] == "ready":
+        if isinstance(message, tuple) and message and message[0] in ("ready", "started"):
+            if message[0] == "started":
+                worker.started_at = time.monotonic()
             return None
+        if not isinstance(message, TaskResult):
+            return self._lost(worker, task)
         worker.task = None
-        if isinstance(message, TaskResult):
-            return message
-        return self._lost(worker, task)
+        if worker.kill_reason is not None or worker.process.poll() is not None:
+            self._discard(worker)  # killed (a timeout) just after it answered: never reuse it
+        return message
 
-    def _lost(self, worker: _Worker, task: TaskSpec) -> TaskResult:
-        """The worker died while running ``task``: replace it and fail only that task."""
+    def _discard(self, worker: _Worker) -> int:
+        """Kill and reap ``worker`` and drop it from the pool; its exit code."""
         _kill(worker)
         code = worker.process.wait()
         worker.conn.close()
         self._workers.remove(worker)
+        return code
+
+    def _lost(self, worker: _Worker, task: TaskSpec) -> TaskResult:
+        """The worker died while running ``task``: replace it and fail only that task."""
+        code = self._discard(worker)
         reason = worker.kill_reason or _death_reason(code)
         error = TaskError("WorkerDied" if worker.kill_reason is None else "TaskKilled", reason)
         return TaskResult(task.task_id, task.attempt, error=error)

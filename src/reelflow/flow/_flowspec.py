@@ -7,7 +7,17 @@ attributes that are never stored.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sized
+from collections.abc import (
+    Callable,
+    ItemsView,
+    Iterable,
+    Iterator,
+    KeysView,
+    Mapping,
+    Set,
+    Sized,
+    ValuesView,
+)
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -93,6 +103,8 @@ class Flow:
         if state is not None and not name.startswith("_"):
             state.assigned.discard(name)
             state.namespace.pop(name, None)
+            state.loaded.pop(name, None)
+            state.fingerprints.pop(name, None)
         self.__dict__.pop(name, None)
 
     # --- the step API ------------------------------------------------------------------------
@@ -107,6 +119,11 @@ class Flow:
             if not hasattr(self, foreach):
                 raise FlowDefinitionError(f"foreach='{foreach}' names no attribute set on self")
             items = getattr(self, foreach)
+            if isinstance(items, Set | KeysView | ValuesView | ItemsView | Mapping):
+                raise FlowDefinitionError(
+                    f"foreach='{foreach}' is a {type(items).__name__}, whose order differs from "
+                    f"one process to the next; use a list, e.g. self.{foreach} = sorted(...)"
+                )
             if not isinstance(items, Sized) or not isinstance(items, Iterable):
                 raise FlowDefinitionError(
                     f"foreach='{foreach}' needs a sized iterable (list, tuple, range, array, "

@@ -24,7 +24,7 @@ def module_name_for(path: Path) -> str:
         existing is None or getattr(existing, "__file__", None) == str(path)
     ):
         return stem
-    return f"reelflow_flow_{abs(hash(str(path))):x}"
+    return f"reelflow_flow_{hashlib.sha256(str(path).encode()).hexdigest()[:16]}"
 
 
 def load_module(file: str | Path) -> ModuleType:

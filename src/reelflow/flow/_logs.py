@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from reelflow.flow._plan import Pending
 
 _STREAMS = ("stdout", "stderr")
+_CHUNK = 256 * 1024
 
 
 @dataclass
@@ -34,12 +35,12 @@ class LogTail:
         folder = home / "running" / str(run_id)
         folder.mkdir(parents=True, exist_ok=True)
         assert pending.task_id is not None
-        stem = folder / f"{pending.task_id}.{pending.attempt}"
+        stem = f"{pending.task_id}.{pending.attempt}"
         return cls(
             pending.step,
             pending.task_id,
-            stem.with_suffix(".out"),
-            stem.with_suffix(".err"),
+            folder / f"{stem}.out",
+            folder / f"{stem}.err",
             display,
         )
 
@@ -49,7 +50,7 @@ class LogTail:
     def pump(self, *, final: bool = False) -> None:
         """Show the lines written since the last call (and a trailing partial line if final)."""
         for stream in _STREAMS:
-            chunk = self._read_new(stream)
+            chunk = self._read_new(stream, final=final)
             text = self._partial[stream] + chunk
             lines = text.split(b"\n")
             self._partial[stream] = b"" if final else lines.pop()
@@ -62,11 +63,13 @@ class LogTail:
                         line.decode("utf-8", errors="replace").rstrip("\r"),
                     )
 
-    def _read_new(self, stream: str) -> bytes:
+    def _read_new(self, stream: str, *, final: bool = False) -> bytes:
+        """New bytes of ``stream``: at most a chunk per call while the task runs, so that a chatty
+        task cannot stall the scheduler; everything at the end."""
         try:
             with open(self._path(stream), "rb") as handle:
                 handle.seek(self._offsets[stream])
-                data = handle.read()
+                data = handle.read(-1 if final else _CHUNK)
         except FileNotFoundError:
             return b""
         self._offsets[stream] += len(data)

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from reelflow.flow._graph import FlowGraph
 from reelflow.flow._spec import Namespace
 from reelflow.store._records import CAUGHT, SUCCEEDED, TaskRecord
 
@@ -33,7 +34,7 @@ class Pending:
     is_join: bool
     attempt: int = 0
     task_id: int | None = None
-    not_before: float = 0.0
+    base: Done | None = None
 
     @property
     def branch(self) -> str:
@@ -70,13 +71,18 @@ class ResumePlan:
     origin_run_id: int
     reusable: dict[tuple[str, str], TaskRecord]
     rerun_steps: set[str]
+    graph: FlowGraph | None = None
 
     @classmethod
     def from_tasks(
-        cls, origin_run_id: int, tasks: list[TaskRecord], rerun_steps: set[str]
+        cls,
+        origin_run_id: int,
+        tasks: list[TaskRecord],
+        rerun_steps: set[str],
+        graph: FlowGraph | None = None,
     ) -> ResumePlan:
         reusable = {(t.step, t.branch): t for t in tasks if t.status in (SUCCEEDED, CAUGHT)}
-        return cls(origin_run_id, reusable, rerun_steps)
+        return cls(origin_run_id, reusable, rerun_steps, graph)
 
     def origin_for(self, pending: Pending) -> TaskRecord | None:
         """The earlier task ``pending`` can re-use: same step and branch, same re-used parents."""
@@ -87,4 +93,14 @@ class ResumePlan:
             return None
         if {p.origin_task_id for p in pending.parents} != set(origin.parents):
             return None
+        if not self._same_edges(origin):
+            return None
         return origin
+
+    def _same_edges(self, origin: TaskRecord) -> bool:
+        """Whether the step still leads where it led when ``origin`` ran (the code may differ)."""
+        if self.graph is None or origin.step not in self.graph.nodes:
+            return self.graph is None
+        node, transition = self.graph[origin.step], origin.transition or {}
+        targets = tuple(transition.get("targets") or ())
+        return targets == node.targets and transition.get("foreach") == node.foreach

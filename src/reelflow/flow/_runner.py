@@ -24,6 +24,7 @@ from reelflow.flow._spec import Namespace
 from reelflow.store import (
     FAILED,
     INTERRUPTED,
+    RUNNING,
     SUCCEEDED,
     ArtifactRecord,
     RunRecord,
@@ -86,7 +87,7 @@ def resume_run(
     if from_step is not None and from_step not in graph.nodes:
         raise ResumeError(f"--from names no step of {graph.flow_name}: {from_step!r}")
     rerun = graph.descendants(from_step) if from_step else set()
-    plan = ResumePlan.from_tasks(origin.id, store.metadata.list_tasks(origin.id), rerun)
+    plan = ResumePlan.from_tasks(origin.id, store.metadata.list_tasks(origin.id), rerun, graph)
     values = _resumed_parameters(cls, origin)
     tags = [*origin.tags, *tags]
     return _start(store, cls, graph, file, values, max_workers, tags, display, plan)
@@ -166,8 +167,8 @@ def _drive(
         ) from None
     except KeyboardInterrupt:
         status = INTERRUPTED
-        executor.shutdown(kill=True)
         scheduler.interrupt()
+        executor.shutdown(kill=True)
         store.metadata.finish_run(run_id, INTERRUPTED, "interrupted")
         raise RunInterruptedError(
             f"run {run_id} was interrupted; resume it with 'reelflow resume {run_id}'"
@@ -210,6 +211,11 @@ def _origin_run(
             _, graph, _ = load(target)
             flow_name = graph.flow_name
         run = _latest_unresumed_failure(store, flow_name)
+    if run.status == RUNNING:
+        raise ResumeError(
+            f"run {run.id} is still running (pid {run.pid} on {run.host}); "
+            "stop it first (Ctrl-C) or wait for it to end"
+        )
     if run.status == SUCCEEDED and not allow_succeeded:
         raise ResumeError(
             f"run {run.id} succeeded, so there is nothing to resume; "

@@ -55,7 +55,7 @@ class _Running:
     pending: Pending
     spec: TaskSpec
     started: float
-    deadline: float | None
+    timeout: float | None
     cpu: float
     memory: int
     logs: LogTail
@@ -91,7 +91,12 @@ class Scheduler:
             raise self.failure
 
     def interrupt(self) -> None:
-        """Ctrl-C: mark running attempts interrupted (the caller sets the run's status)."""
+        """Ctrl-C: keep the results already sent, mark the other attempts interrupted.
+
+        The caller kills the workers afterwards and sets the run's status.
+        """
+        for result in self.executor.wait(0.0):
+            self._on_result(result)
         meta = self.setup.store.metadata
         for task_id, running in list(self._running.items()):
             running.logs.pump()
@@ -143,7 +148,7 @@ class Scheduler:
                 setup.run_id,
                 pending.step,
                 branch=pending.branch,
-                parents=[p.task_id for p in pending.parents],
+                parents=[p.task_id for p in pending.parents or _listed(pending.base)],
                 frames=pending.frames,
                 worker_pid=pid,
             )
@@ -152,12 +157,11 @@ class Scheduler:
         logs = LogTail.for_attempt(setup.store.config.home, setup.run_id, pending, self.display)
         spec = self._spec(pending, logs)
         self.executor.submit(spec)
-        deadline = None if node.options.timeout is None else time.monotonic() + node.options.timeout
         self._running[pending.task_id] = _Running(
             pending,
             spec,
             time.monotonic(),
-            deadline,
+            node.options.timeout,
             node.options.cpu,
             node.options.memory or 0,
             logs,
@@ -169,6 +173,8 @@ class Scheduler:
         assert pending.task_id is not None
         if pending.is_join:
             namespace = dict(setup.param_namespace)
+            if pending.base is not None:  # a join after an empty foreach starts from its split
+                namespace.update({n: _inherited(r) for n, r in pending.base.namespace.items()})
             inputs = [InputSpec(p.task_id, p.step, p.namespace) for p in pending.parents]
         else:
             namespace = (
@@ -215,7 +221,7 @@ class Scheduler:
     # --- finishing tasks ---------------------------------------------------------------------
 
     def _on_result(self, result: TaskResult) -> None:
-        running = self._running.pop(result.task_id)
+        running = self._running[result.task_id]
         pending, meta = running.pending, self.setup.store.metadata
         running.logs.pump()
         out, err = running.logs.close(self.setup.store.objects)
@@ -231,6 +237,7 @@ class Scheduler:
                 stderr_key=err,
                 task=outcome,
             )
+            del self._running[result.task_id]
             self.display.task_finished(
                 pending.step,
                 result.task_id,
@@ -249,12 +256,13 @@ class Scheduler:
                 stderr_key=err,
                 error=(error.type, error.message, error.traceback),
             )
+            del self._running[result.task_id]
             self._on_failure(pending, error)
 
     def _on_failure(self, pending: Pending, error: TaskError) -> None:
         options = self.setup.graph[pending.step].options
         assert pending.task_id is not None
-        if pending.attempt < options.retries:
+        if self.failure is None and pending.attempt < options.retries:
             delay = options.retry_delay * (2**pending.attempt)
             self.display.task_finished(
                 pending.step,
@@ -272,13 +280,22 @@ class Scheduler:
             )
             self.display.task_finished(pending.step, pending.task_id, FAILED, error.summary())
             if self.failure is None:
+                node = self.setup.graph[pending.step]
                 path = f"{self.setup.run_id}/{pending.step}/{pending.task_id}"
                 self.failure = StepFailedError(
                     f"step '{pending.step}' failed (task {path}): {error.type}: {error.message}",
-                    file=error.file,
-                    line=error.line,
+                    file=error.file or node.file,
+                    line=error.line if error.file else node.lineno,
                 )
-                self._retries.clear()
+                self._drop_retries()
+
+    def _drop_retries(self) -> None:
+        """The run failed: tasks waiting to retry will not run again; record them as failed."""
+        for _, _, waiting in self._retries:
+            assert waiting.task_id is not None
+            outcome = TaskOutcome(FAILED, error="not retried: another step failed the run")
+            self.setup.store.metadata.finish_task(waiting.task_id, outcome)
+        self._retries.clear()
 
     def _catch(self, pending: Pending, error: TaskError, var: str) -> None:
         assert pending.task_id is not None
@@ -346,7 +363,7 @@ class Scheduler:
     def _fan_out(self, done: Done, target: str, count: int) -> None:
         if count == 0:
             join = next(n.name for n in self.setup.graph if n.closes == done.step)
-            self._ready.append(Pending(join, [], done.frames, is_join=True))
+            self._ready.append(Pending(join, [], done.frames, is_join=True, base=done))
             return
         var = done.transition["foreach"]
         ref = done.namespace[var]
@@ -373,12 +390,13 @@ class Scheduler:
     # --- timeouts and waiting ----------------------------------------------------------------
 
     def _enforce_timeouts(self) -> None:
+        """Kill tasks past their timeout, counted from when the step began (not the imports)."""
         now = time.monotonic()
         for task_id, running in self._running.items():
-            if running.deadline is not None and now > running.deadline:
-                running.deadline = None
-                limit = self.setup.graph[running.pending.step].options.timeout
-                self.executor.kill(task_id, f"timed out after {limit:g}s")
+            began = self.executor.started_at(task_id)
+            if running.timeout is not None and began is not None and now > began + running.timeout:
+                self.executor.kill(task_id, f"timed out after {running.timeout:g}s")
+                running.timeout = None
 
     def _wait_timeout(self) -> float:
         if self._ready and self.failure is None and not self._running:
@@ -397,6 +415,10 @@ def _ref_dict(record: ArtifactRecord) -> dict[str, Any]:
         "type_name": record.type_name,
         "size": record.size,
     }
+
+
+def _listed(done: Done | None) -> list[Done]:
+    return [] if done is None else [done]
 
 
 def _inherited(record: ArtifactRecord) -> ArtifactRecord:

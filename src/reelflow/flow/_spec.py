@@ -55,7 +55,8 @@ class TaskError:
         where = ""
         if self.file:
             where = f" ({self.file}:{self.line})" if self.line else f" ({self.file})"
-        return f"{self.type}: {self.message}{where}"
+        first = (self.message.strip().splitlines() or [""])[0]
+        return f"{self.type}: {first}{where}"
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 
+from reelflow.flow._loader import load_flow
 from reelflow.flow._spec import TaskResult, TaskSpec
 from reelflow.flow._task import run_task
 from reelflow.store._objects import ObjectStore
@@ -38,13 +40,24 @@ def main(argv: list[str]) -> int:
             return 0
         if spec is None:
             return 0
-        conn.send(run_captured(spec, objects))
+        started = functools.partial(conn.send, ("started", spec.task_id))
+        conn.send(run_captured(spec, objects, started))
         _release_memory()
 
 
-def run_captured(spec: TaskSpec, objects: ObjectStore) -> TaskResult:
-    """Run the task with fd 1 and 2 pointing at its log files (a failure's traceback included)."""
+def run_captured(
+    spec: TaskSpec, objects: ObjectStore, started: Callable[[], None] | None = None
+) -> TaskResult:
+    """Run the task with fd 1 and 2 pointing at its log files (a failure's traceback included).
+
+    ``started`` is called once the flow's module is imported, so that a step's timeout counts
+    the step, not the worker's start-up and imports.
+    """
     with _redirected(1, spec.stdout_path), _redirected(2, spec.stderr_path):
+        with contextlib.suppress(Exception):
+            load_flow(spec.flow_file, spec.flow_class)  # errors resurface in run_task
+        if started is not None:
+            started()
         result = run_task(spec, objects)
         if result.error is not None and result.error.traceback:
             sys.stderr.write(result.error.traceback)  # so `reelflow logs` shows it

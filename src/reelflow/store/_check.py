@@ -79,7 +79,15 @@ def _stale_temp_files(objects: ObjectStore) -> list[Path]:
 
 
 def _remove(objects: ObjectStore, report: CheckReport) -> None:
+    """Delete orphans and stale temp files, sparing orphans written in the last hour: a live run
+    writes its objects before the metadata that refers to them."""
+    cutoff = time.time() - STALE_TEMP_SECONDS
     for key in report.orphans:
+        try:
+            if objects.path(key).stat().st_mtime >= cutoff:
+                continue
+        except FileNotFoundError:
+            continue
         objects.remove(key)
         report.removed.append(key)
     for path in report.stale_temp:

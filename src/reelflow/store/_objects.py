@@ -7,6 +7,7 @@ so a reader never sees a partial object and can memory-map it safely.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -93,7 +94,7 @@ class ObjectStore:
         """Store ``data`` and return its key; bytes already stored are not written again."""
         view = memoryview(data).cast("B")
         key = hash_bytes(view)
-        if self._has_size(key, view.nbytes):
+        if self._intact(key, view.nbytes):
             return ObjectInfo(key, view.nbytes)
         return self._put_via_temp(lambda f: f.write(view), key=key)
 
@@ -141,8 +142,8 @@ class ObjectStore:
     def _place(self, temp: Path, key: str, size: int) -> ObjectInfo:
         """Move a finished temp file to its final path, or drop it if the object exists."""
         final = self.path(key)
-        if self._has_size(key, size):
-            temp.unlink()  # same content is already there (size differing means corrupt: replace)
+        if self._intact(key, size):
+            temp.unlink()  # the same content is already there (a damaged copy gets replaced)
             return ObjectInfo(key, size)
         self._ensure_dir(final.parent)
         os.chmod(temp, _READ_ONLY)
@@ -154,6 +155,15 @@ class ObjectStore:
         if path not in self._made_dirs:
             path.mkdir(parents=True, exist_ok=True)
             self._made_dirs.add(path)
+
+    def _intact(self, key: str, size: int) -> bool:
+        """Whether a sound copy of ``key`` is stored; refreshes its time so that ``store check``
+        does not take an object a live run just re-used for an old orphan."""
+        if not (self._has_size(key, size) and self.verify(key)):
+            return False
+        with contextlib.suppress(OSError):
+            os.utime(self.path(key))
+        return True
 
     def _has_size(self, key: str, size: int) -> bool:
         try:
