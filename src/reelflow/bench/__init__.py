@@ -1,1 +1,39 @@
 """Offline evaluation: metrics, protocols, the benchmark API and the leaderboard."""
+
+from reelflow.bench._metrics import (
+    MetricResult,
+    hit_rate_at_k,
+    mae,
+    map_at_k,
+    mrr,
+    ndcg_at_k,
+    precision_at_k,
+    recall_at_k,
+    rmse,
+)
+from reelflow.bench._metrics_beyond import (
+    catalog_coverage,
+    evaluate_topk,
+    gini_index,
+    item_popularity,
+    novelty,
+    popularity_bias,
+)
+
+__all__ = [
+    "MetricResult",
+    "catalog_coverage",
+    "evaluate_topk",
+    "gini_index",
+    "hit_rate_at_k",
+    "item_popularity",
+    "mae",
+    "map_at_k",
+    "mrr",
+    "ndcg_at_k",
+    "novelty",
+    "popularity_bias",
+    "precision_at_k",
+    "recall_at_k",
+    "rmse",
+]

@@ -196,6 +196,8 @@ def _floats(column: pd.Series, name: str) -> np.ndarray:
 
 def _seconds(column: pd.Series) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(column):
+        if isinstance(column.dtype, pd.DatetimeTZDtype):
+            column = column.dt.tz_convert("UTC").dt.tz_localize(None)
         return (column.astype("datetime64[ns]").astype("int64") // 1_000_000_000).to_numpy()
     return column.to_numpy(dtype=np.int64)
 
