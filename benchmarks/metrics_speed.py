@@ -113,7 +113,9 @@ def peer_python(upgrade: bool) -> Path:
         subprocess.run([sys.executable, "-m", "venv", str(PEERS)], check=True)
     if upgrade or subprocess.run([str(python), "-c", "import lenskit"]).returncode != 0:
         print("installing LensKit into benchmarks/.venv-peers ...", file=sys.stderr)
-        pip = [str(python), "-m", "pip", "install", "-q", "--upgrade", "lenskit"]
+        # LensKit needs torch; name the CPU build first so pip does not fetch a multi-GB CUDA one
+        # (on these machines torch 2.13.0's CPU wheel is on disk; elsewhere pip downloads it).
+        pip = [str(python), "-m", "pip", "install", "-q", "torch==2.13.0", "lenskit"]
         subprocess.run(pip, check=True)
     return python
 

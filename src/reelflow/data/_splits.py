@@ -139,10 +139,17 @@ def _temporal(data: Interactions, test: np.ndarray, what: str) -> Split:
     """Drop the test events whose (user, item) pair is also in train."""
     key = data.user.astype(np.int64) * data.n_items + data.item
     rows = np.flatnonzero(test)
-    repeats = rows[np.isin(key[rows], key[~test])]
+    repeats = rows[_isin(key[rows], key[~test])]
     kept = test.copy()
     kept[repeats] = False
     return _checked(data, ~test, kept, what)
+
+
+def _isin(values: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """``np.isin`` by sorting and binary search: several times faster on large int arrays."""
+    table = np.sort(table)
+    found = np.minimum(np.searchsorted(table, values), max(len(table) - 1, 0))
+    return np.asarray(table[found] == values) if len(table) else np.zeros(len(values), bool)
 
 
 def _checked(data: Interactions, train: np.ndarray, test: np.ndarray, what: str) -> Split:
