@@ -159,6 +159,45 @@ class Interactions:
             digest.update(_column_bytes(column))
         return digest.hexdigest()
 
+    # --- as a stored artifact -----------------------------------------------------------------
+
+    def __reelflow_to_arrow__(self) -> Any:
+        """One Arrow table: user and item as dictionary columns whose dictionaries are the whole
+        id indices (so unused ids and the index order survive), plus the optional columns."""
+        import pyarrow as pa
+
+        columns = {
+            "user": pa.DictionaryArray.from_arrays(self.user, _arrow_ids(self.users.ids)),
+            "item": pa.DictionaryArray.from_arrays(self.item, _arrow_ids(self.items.ids)),
+        }
+        if self.rating is not None:
+            columns["rating"] = pa.array(self.rating)
+        if self.timestamp is not None:
+            columns["timestamp"] = pa.array(self.timestamp)
+        for name, column in self.context.items():
+            columns[f"context.{name}"] = pa.array(column)
+        return pa.table(columns)
+
+    @classmethod
+    def __reelflow_from_arrow__(cls, table: Any) -> Interactions:
+        """The inverse of :meth:`__reelflow_to_arrow__` (zero-copy where Arrow allows)."""
+        user = table.column("user").combine_chunks()
+        item = table.column("item").combine_chunks()
+        names = set(table.column_names)
+        return cls(
+            IdIndex(user.dictionary.to_numpy(zero_copy_only=False)),
+            IdIndex(item.dictionary.to_numpy(zero_copy_only=False)),
+            user.indices.to_numpy(),
+            item.indices.to_numpy(),
+            rating=_column(table, "rating") if "rating" in names else None,
+            timestamp=_column(table, "timestamp") if "timestamp" in names else None,
+            context={
+                name.removeprefix("context."): _column(table, name)
+                for name in table.column_names
+                if name.startswith("context.")
+            },
+        )
+
     # --- deriving ----------------------------------------------------------------------------
 
     def subset(self, rows: np.ndarray) -> Interactions:
@@ -200,6 +239,16 @@ def _seconds(column: pd.Series) -> np.ndarray:
             column = column.dt.tz_convert("UTC").dt.tz_localize(None)
         return (column.astype("datetime64[ns]").astype("int64") // 1_000_000_000).to_numpy()
     return column.to_numpy(dtype=np.int64)
+
+
+def _arrow_ids(ids: np.ndarray) -> Any:
+    import pyarrow as pa
+
+    return pa.array(ids.tolist() if ids.dtype == object else ids)
+
+
+def _column(table: Any, name: str) -> np.ndarray:
+    return np.asarray(table.column(name).to_numpy())
 
 
 def _column_bytes(column: np.ndarray) -> bytes:

@@ -7,6 +7,7 @@ only when a value (or a stored encoding) needs them, so importing this module st
 
 from __future__ import annotations
 
+import importlib
 import json
 import mmap
 import pickle
@@ -80,6 +81,8 @@ def _from(module: str, package: str) -> bool:
 
 def _encoding_for(value: Any) -> str:
     module = type(value).__module__
+    if _from(module, "reelflow") and hasattr(type(value), _TO_ARROW):
+        return "arrow.object"
     if _from(module, "pandas"):
         import pandas as pd
 
@@ -326,7 +329,41 @@ def _load_series(objects: ObjectStore, key: str, verify: bool) -> Any:
 Writer = Callable[[ObjectStore, Any], ObjectInfo]
 Loader = Callable[[ObjectStore, str, bool], Any]
 
+# --- reelflow's own types that know their Arrow form (e.g. Interactions) ------------------------
+
+_TO_ARROW = "__reelflow_to_arrow__"
+_FROM_ARROW = "__reelflow_from_arrow__"
+_CLASS_META = b"reelflow.class"
+
+
+def _store_object(objects: ObjectStore, value: Any) -> ObjectInfo:
+    """Store a reelflow type as the Arrow table it gives, tagged with its class."""
+    table = getattr(value, _TO_ARROW)()
+    cls = type(value)
+    tag = f"{cls.__module__}:{cls.__qualname__}".encode()
+    return _store_table(
+        objects, table.replace_schema_metadata({**(table.schema.metadata or {}), _CLASS_META: tag})
+    )
+
+
+def _load_object(objects: ObjectStore, key: str, verify: bool) -> Any:
+    """Rebuild a reelflow type from its table; only reelflow's own classes are ever imported."""
+    table = _read_table(objects, key, verify)
+    module_name, _, qualname = (
+        (table.schema.metadata or {}).get(_CLASS_META, b"").decode().partition(":")
+    )
+    if not _from(module_name, "reelflow"):
+        raise StoreError(
+            f"object {key} names no reelflow type ({module_name!r}); it was not made by reelflow"
+        )
+    cls: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        cls = getattr(cls, part)
+    return getattr(cls, _FROM_ARROW)(table)
+
+
 _CODECS: dict[str, tuple[Writer, Loader]] = {
+    "arrow.object": (_store_object, _load_object),
     "arrow.pandas": (_store_pandas, _load_pandas),
     "arrow.series": (_store_series, _load_series),
     "arrow.table": (_store_table, _read_table),
