@@ -351,3 +351,10 @@ def test_a_run_still_running_cannot_be_resumed(store: Store) -> None:
     run_id = store.metadata.create_run("F", params={}, graph={}, flow_file="f.py")
     with pytest.raises(ResumeError, match=f"run {run_id} is still running"):
         resume_run(run_id, store=store, display=PlainDisplay(out=io.StringIO()))
+
+
+def test_interactions_travel_between_steps_as_arrow(store: Store) -> None:
+    outcome = run("with_data.py", store)
+    client_run = Client(store).run(outcome.run_id)
+    assert client_run["start"].task.artifacts["log"].encoding == "arrow.object"
+    assert client_run.data.shape[2] == 500
