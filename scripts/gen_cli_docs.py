@@ -67,11 +67,10 @@ EXIT_CODES = [
 
 
 def load_cli() -> click.Group:
-    """The ``reelflow`` group with every command registered."""
-    from reelflow.cli import _inspect, _run, _store  # noqa: F401  (commands register themselves)
-    from reelflow.cli._app import cli
+    """The ``reelflow`` group with every command registered, as the console script loads it."""
+    from reelflow.cli._app import load_commands
 
-    return cli
+    return load_commands()
 
 
 def walk(

@@ -1,5 +1,7 @@
 """Offline evaluation: metrics, protocols, the benchmark API and the leaderboard."""
 
+from reelflow.bench._benchmark import BenchmarkResult, benchmark
+from reelflow.bench._leaderboard import Leaderboard
 from reelflow.bench._metrics import (
     MetricResult,
     hit_rate_at_k,
@@ -19,9 +21,14 @@ from reelflow.bench._metrics_beyond import (
     novelty,
     popularity_bias,
 )
+from reelflow.bench._stats import bootstrap_ci, paired_test
 
 __all__ = [
+    "BenchmarkResult",
+    "Leaderboard",
     "MetricResult",
+    "benchmark",
+    "bootstrap_ci",
     "catalog_coverage",
     "evaluate_topk",
     "gini_index",
@@ -32,6 +39,7 @@ __all__ = [
     "mrr",
     "ndcg_at_k",
     "novelty",
+    "paired_test",
     "popularity_bias",
     "precision_at_k",
     "recall_at_k",

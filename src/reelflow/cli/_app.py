@@ -41,7 +41,12 @@ def one_line(text: str) -> str:
     return lines[0] + (" (…)" if len(lines) > 1 else "")
 
 
-def main() -> None:
-    from reelflow.cli import _inspect, _run, _store  # noqa: F401  (commands register themselves)
+def load_commands() -> click.Group:
+    """The ``reelflow`` group with every command registered (the modules register on import)."""
+    from reelflow.cli import _bench, _inspect, _run, _store  # noqa: F401
 
-    cli(prog_name="reelflow")
+    return cli
+
+
+def main() -> None:
+    load_commands()(prog_name="reelflow")

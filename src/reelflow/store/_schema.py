@@ -1,4 +1,4 @@
-"""The metadata tables: runs, tags, tasks, attempts and artifacts (SQLAlchemy Core)."""
+"""The metadata tables: runs, tags, tasks, attempts, artifacts, leaderboard (SQLAlchemy Core)."""
 
 from __future__ import annotations
 
@@ -98,4 +98,29 @@ artifacts = Table(
     Column("size", Integer, nullable=False),
     Column("inherited", Integer, nullable=False, default=0),
     Index("ix_artifacts_key", "key"),
+)
+
+leaderboard = Table(
+    "leaderboard",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", Float, nullable=False),
+    Column("data_fingerprint", String(64), nullable=False),
+    Column("split", String(400), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("model_class", String(200), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("metric", String(64), nullable=False),
+    Column("k", Integer, nullable=False),
+    Column("mean", Float, nullable=True),
+    Column("ci_low", Float, nullable=True),
+    Column("ci_high", Float, nullable=True),
+    Column("n_users", Integer, nullable=False),
+    Column("fit_s", Float, nullable=False),
+    Column("recommend_s", Float, nullable=False),
+    Column("run_id", Integer, nullable=True),
+    Column("step", String(200), nullable=True),
+    Column("task_id", Integer, nullable=True),
+    Column("tags", Text, nullable=False),
+    Index("ix_leaderboard_lookup", "metric", "data_fingerprint", "split"),
 )
