@@ -13,13 +13,17 @@ if TYPE_CHECKING:
     from reelflow.models._ease import EASE
     from reelflow.models._implicit import ALS, BPR
     from reelflow.models._knn import ItemKNN
+    from reelflow.models._mf import BiasedMF
+    from reelflow.models._rerank import LTRReranker
     from reelflow.models._topk import Recommendations
 
 __all__ = [
     "ALS",
     "BPR",
     "EASE",
+    "BiasedMF",
     "ItemKNN",
+    "LTRReranker",
     "MostPopular",
     "Random",
     "Recommendations",
@@ -37,5 +41,7 @@ __getattr__ = lazy_exports(
         "ALS": "reelflow.models._implicit",
         "BPR": "reelflow.models._implicit",
         "ItemKNN": "reelflow.models._knn",
+        "BiasedMF": "reelflow.models._mf",
+        "LTRReranker": "reelflow.models._rerank",
     },
 )

@@ -63,6 +63,8 @@ def load_model(
             f"{path} holds a {target.__name__}, not a {cls.__name__}; "
             f"load it with {target.__name__}.load or Recommender.load"
         )
+    if cls is not target and "load" in vars(target):
+        return target.load(path)  # a model with its own layout (a reranker)
     model = target(**meta["params"])
     model._check_params()
     kinds: dict[str, str] = meta["arrays"]

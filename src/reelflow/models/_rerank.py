@@ -1,0 +1,269 @@
+"""``LTRReranker``: LightGBM LambdaMART over another recommender's candidates.
+
+``fit`` holds out part of each user's interactions (``split``), fits a copy of the candidate
+model on the rest, labels each user's top ``n_candidates`` by whether the held-out part holds
+them, and trains ``lightgbm.LGBMRanker(objective="lambdarank")`` with one query group per user.
+The candidate model is then refitted on all the data for serving. ``lightgbm`` is imported
+inside ``fit`` and ``load``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
+
+import numpy as np
+import scipy.sparse as sp
+
+from reelflow._errors import ModelError
+from reelflow.models._base import Recommender, check_int, check_seed
+from reelflow.models._persist import (
+    ARRAYS,
+    BASE_STATE,
+    FORMAT,
+    PARAMS,
+    _pack,
+    _read_meta,
+    _unpack,
+    _version,
+)
+from reelflow.models._topk import mask_seen, top_k
+
+if TYPE_CHECKING:
+    from reelflow.data import Interactions
+
+FEATURES = ("score", "rank", "item_popularity", "user_activity", "user_knn")
+RANKER_FILE = "ranker.txt"
+CANDIDATE_DIR = "candidate"
+_DEFAULT_LGBM = {
+    "n_estimators": 50,
+    "learning_rate": 0.05,
+    "num_leaves": 7,
+    "min_child_samples": 50,
+    "n_jobs": 1,
+    "deterministic": True,
+    "force_row_wise": True,
+    "verbose": -1,
+}
+
+
+class LTRReranker(Recommender):
+    """Re-rank ``candidate_model``'s top ``n_candidates`` with a LambdaMART model.
+
+    ``features`` chooses among ``score`` and ``rank`` (from the candidate model),
+    ``item_popularity`` (the item's share of training interactions), ``user_activity`` (the
+    user's interaction count) and ``user_knn`` (votes of users sharing items with the user,
+    cosine-weighted, scaled to the user's best item: a signal independent of the candidates).
+    ``split="random"`` holds out ``holdout`` of each user's items at random; ``"time"`` holds
+    out the latest ``holdout`` of the log (needs timestamps).
+    Seen items are never candidates; items outside the candidates rank after them, in the
+    candidate model's order. ``candidate_model`` is copied, never fitted in place.
+    """
+
+    _learned = ("user_counts_",)
+
+    def __init__(
+        self,
+        candidate_model: Recommender | None = None,
+        n_candidates: int = 100,
+        features: tuple[str, ...] = FEATURES,
+        split: str = "random",
+        holdout: float = 0.2,
+        lgbm_params: dict[str, Any] | None = None,
+        random_state: int | None = None,
+    ) -> None:
+        self.candidate_model = candidate_model
+        self.n_candidates = n_candidates
+        self.features = features
+        self.split = split
+        self.holdout = holdout
+        self.lgbm_params = lgbm_params
+        self.random_state = random_state
+
+    def _check_params(self) -> None:
+        if isinstance(self.candidate_model, dict) and CANDIDATE_DIR in self.candidate_model:
+            raise ModelError(
+                "an LTRReranker keeps its candidate model in a subfolder; "
+                "load it with LTRReranker.load(path)"
+            )
+        if not isinstance(self.candidate_model, Recommender):
+            raise ModelError(
+                f"LTRReranker(candidate_model={self.candidate_model!r}) is invalid; "
+                "pass an unfitted reelflow Recommender such as ItemKNN()"
+            )
+        check_int(self, "n_candidates", low=1)
+        self._check_choices()
+        check_seed(self)
+
+    def _check_choices(self) -> None:
+        bad = [
+            f for f in np.atleast_1d(np.asarray(self.features, dtype=object)) if f not in FEATURES
+        ]
+        if isinstance(self.features, str) or not len(self.features) or bad:
+            raise ModelError(
+                f"LTRReranker(features={self.features!r}) is invalid; "
+                f"pass a non-empty tuple of: {', '.join(FEATURES)}"
+            )
+        if self.split not in ("random", "time"):
+            raise ModelError(
+                f"LTRReranker(split={self.split!r}) is invalid; pass 'random' or 'time'"
+            )
+        ok = isinstance(self.holdout, float | int) and not isinstance(self.holdout, bool)
+        if not ok or not 0 < self.holdout < 1:
+            raise ModelError(
+                f"LTRReranker(holdout={self.holdout!r}) is invalid; pass a float in (0, 1)"
+            )
+        if self.lgbm_params is not None and not isinstance(self.lgbm_params, dict):
+            raise ModelError(
+                f"LTRReranker(lgbm_params={self.lgbm_params!r}) is invalid; pass None or a dict"
+            )
+
+    # --- training ------------------------------------------------------------------------------
+
+    def _fit(self, matrix: sp.csr_matrix, data: Interactions) -> None:
+        from lightgbm import LGBMRanker
+
+        seed = int(np.random.default_rng(self.random_state).integers(0, 2**31 - 1))
+        base, held = self._split(data, seed)
+        self.candidate_ = self._fresh_candidate().fit(base)
+        self.user_counts_ = _user_counts(base)
+        self._state_for(base)
+        users = np.flatnonzero(np.bincount(held.user, minlength=data.n_users))
+        positions, features = self._candidates(users)
+        labels = _labels(held, users, positions)
+        keep = (positions >= 0) & labels.any(axis=1, keepdims=True)  # groups with a positive
+        params = {**_DEFAULT_LGBM, **(self.lgbm_params or {}), "random_state": seed}
+        ranker = LGBMRanker(objective="lambdarank", **params)
+        groups = keep.sum(axis=1)
+        ranker.fit(features[keep], labels[keep], group=groups[groups > 0])
+        self.ranker_ = ranker.booster_
+        self.candidate_ = self._fresh_candidate().fit(data)
+        self.user_counts_ = _user_counts(data)
+        self._state_for(data)
+
+    def _split(self, data: Interactions, seed: int) -> tuple[Interactions, Interactions]:
+        from reelflow.data import per_user_holdout, temporal_cutoff
+
+        if self.split == "time":
+            base, held = temporal_cutoff(data, 1.0 - float(self.holdout))
+        else:
+            base, held = per_user_holdout(data, float(self.holdout), seed=seed)
+        return base, held
+
+    def _fresh_candidate(self) -> Recommender:
+        model = self.candidate_model
+        assert isinstance(model, Recommender)
+        return type(model)(**model.get_params())
+
+    def _state_for(self, base: Interactions) -> None:
+        """Point ``seen_`` and ``item_counts_`` at ``base`` while building training features."""
+        self.seen_ = base.csr(binary=True)
+        self.item_counts_ = np.bincount(base.item, minlength=base.n_items).astype(np.int64)
+
+    # --- scoring -------------------------------------------------------------------------------
+
+    def _candidates(self, user_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each user's candidate positions ``(b, n)`` (-1 pads) and features ``(b, n, f)``."""
+        scores = self.candidate_._score_batch(user_idx, None)
+        scores = np.require(scores, dtype=np.float32, requirements=["C", "W", "O"])
+        mask_seen(scores, self.seen_, user_idx)
+        positions, best = top_k(scores, int(self.n_candidates))
+        columns = {
+            "score": np.where(positions >= 0, best, 0.0),
+            "rank": np.broadcast_to(np.arange(positions.shape[1]), positions.shape),
+            "item_popularity": self._popularity()[np.maximum(positions, 0)],
+            "user_activity": np.broadcast_to(self.user_counts_[user_idx, None], positions.shape),
+        }
+        if "user_knn" in self.features:
+            columns["user_knn"] = self._user_knn(user_idx, positions)
+        stacked = np.stack([columns[name] for name in self.features], axis=-1)
+        return positions, stacked.astype(np.float64)
+
+    def _user_knn(self, user_idx: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """Cosine-weighted votes of the users who share items with each user, per candidate."""
+        norms = np.sqrt(np.maximum(np.diff(self.seen_.indptr), 1)).astype(np.float32)
+        overlap = (self.seen_[user_idx] @ self.seen_.T).toarray() / norms[None, :]
+        overlap[np.arange(len(user_idx)), user_idx] = 0.0  # not one's own vote
+        votes = np.asarray((self.seen_.T @ (overlap / norms[user_idx, None]).T).T)
+        picked = np.take_along_axis(votes, np.maximum(positions, 0), axis=1)
+        return np.asarray(picked / np.maximum(votes.max(axis=1, keepdims=True), 1e-12))
+
+    def _popularity(self) -> np.ndarray:
+        return self.item_counts_ / max(int(self.item_counts_.sum()), 1)
+
+    def _score_batch(self, user_idx: np.ndarray, context: np.ndarray | None) -> np.ndarray:
+        positions, features = self._candidates(user_idx)
+        valid = positions >= 0
+        reranked = np.zeros(positions.shape)
+        if valid.any():
+            reranked[valid] = self.ranker_.predict(features[valid])
+        floor = np.where(valid, reranked, np.inf).min(axis=1, initial=np.inf)
+        floor = np.where(np.isfinite(floor), floor, 0.0)
+        base = self.candidate_._score_batch(user_idx, None)
+        order = np.argsort(-base, axis=1, kind="stable")
+        out = np.empty(base.shape, dtype=np.float64)
+        rows = np.arange(len(user_idx))[:, None]
+        out[rows, order] = np.arange(base.shape[1]) / -max(base.shape[1], 1)
+        out += floor[:, None] - 1.0
+        rows_v, cols_v = np.nonzero(valid)
+        out[rows_v, positions[rows_v, cols_v]] = reranked[rows_v, cols_v]
+        return out.astype(np.float32)
+
+    # --- persistence ---------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model to directory ``path``: the candidate model in ``candidate/`` (its own
+        save), the booster as LightGBM's text model, the rest as params.json + arrays.npz."""
+        self._check_fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.candidate_.save(path / CANDIDATE_DIR)
+        self.ranker_.save_model(str(path / RANKER_FILE))
+        arrays: dict[str, np.ndarray] = {}
+        kinds = {n: _pack(n, getattr(self, n), arrays) for n in (*BASE_STATE, *self._learned)}
+        params = {**self.get_params(), "candidate_model": {CANDIDATE_DIR: CANDIDATE_DIR}}
+        params["features"] = list(self.features)
+        meta = {"format": FORMAT, "class": type(self).__name__, "module": type(self).__module__}
+        meta |= {"reelflow_version": _version(), "params": params, "arrays": kinds}
+        np.savez(path / ARRAYS, **arrays)  # type: ignore[arg-type]  # stubs reserve allow_pickle
+        (path / PARAMS).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", "utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        """Read a model written by :meth:`save` (no pickle: npz, JSON and LightGBM's text)."""
+        import lightgbm
+
+        path = Path(path)
+        meta = _read_meta(path)
+        if meta.get("class") != cls.__name__:
+            raise ModelError(
+                f"{path} holds a {meta.get('class')}, not a {cls.__name__}; "
+                "load it with Recommender.load(path)"
+            )
+        candidate = Recommender.load(path / CANDIDATE_DIR)
+        params = {**meta["params"], "features": tuple(meta["params"]["features"])}
+        model = cls(**{**params, "candidate_model": type(candidate)(**candidate.get_params())})
+        model._check_params()
+        try:
+            with np.load(path / ARRAYS, allow_pickle=False) as stored:
+                for name in (*BASE_STATE, *cls._learned):
+                    setattr(model, name, _unpack(name, meta["arrays"][name], stored))
+            model.ranker_ = lightgbm.Booster(model_file=str(path / RANKER_FILE))
+        except (KeyError, ValueError, OSError, lightgbm.basic.LightGBMError) as exc:
+            raise ModelError(f"{path} is damaged ({exc}); save the model again") from None
+        model.candidate_ = candidate
+        return model
+
+
+def _labels(held: Interactions, users: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """1 where the candidate at ``positions[r, j]`` is in ``held`` for user ``users[r]``."""
+    keys = np.unique(held.user.astype(np.int64) * held.n_items + held.item)
+    wanted = users.astype(np.int64)[:, None] * held.n_items + np.maximum(positions, 0)
+    found = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    return np.asarray((keys[found] == wanted) & (positions >= 0), dtype=np.int32)
+
+
+def _user_counts(data: Interactions) -> np.ndarray:
+    return np.bincount(data.user, minlength=data.n_users).astype(np.float64)
