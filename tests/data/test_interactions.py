@@ -178,3 +178,10 @@ def test_timezone_aware_timestamps_become_unix_seconds() -> None:
     stamps = pd.to_datetime(["2024-01-01 01:00:01"] * 5).tz_localize("Europe/Paris")
     data = Interactions.from_pandas(_frame().assign(ts=stamps), timestamp="ts")
     assert data.timestamp is not None and data.timestamp.tolist() == [1_704_067_201] * 5
+
+
+def test_ratings_outside_a_declared_range_are_an_error() -> None:
+    frame = pd.DataFrame({"user_id": [1, 2], "item_id": [3, 4], "stars": [4.0, 9.0]})
+    with pytest.raises(DataError, match=r"1 values outside \[1, 5\] \(e\.g\. 9\)"):
+        Interactions.from_pandas(frame, rating="stars", rating_range=(1, 5))
+    assert len(Interactions.from_pandas(frame, rating="stars")) == 2

@@ -62,8 +62,13 @@ class Interactions:
         rating: str | None = None,
         timestamp: str | None = None,
         context: Sequence[str] = (),
+        rating_range: tuple[float, float] | None = None,
     ) -> Interactions:
-        """Build from a DataFrame, naming which column plays which role."""
+        """Build from a DataFrame, naming which column plays which role.
+
+        With ``rating_range=(low, high)``, a rating outside it is an error (a 0-10 scale fed to
+        a 1-5 model, say); without it any finite number is accepted.
+        """
         wanted = [user, item, *(c for c in (rating, timestamp) if c), *context]
         missing = [c for c in wanted if c not in frame.columns]
         if missing:
@@ -81,7 +86,7 @@ class Interactions:
             items,
             user_codes,
             item_codes,
-            rating=None if rating is None else _floats(frame[rating], rating),
+            rating=None if rating is None else _floats(frame[rating], rating, rating_range),
             timestamp=None if timestamp is None else _seconds(frame[timestamp]),
             context={name: frame[name].to_numpy() for name in context},
         )
@@ -223,13 +228,23 @@ class Interactions:
         return columns
 
 
-def _floats(column: pd.Series, name: str) -> np.ndarray:
+def _floats(
+    column: pd.Series, name: str, bounds: tuple[float, float] | None = None
+) -> np.ndarray:
     try:
         values = column.to_numpy(dtype=np.float32)
     except (TypeError, ValueError):
         raise DataError(f"column '{name}' must hold numbers") from None
     if not np.isfinite(values).all():
         raise DataError(f"column '{name}' holds NaN or infinite values; drop or fill them first")
+    if bounds is not None and len(values):
+        low, high = bounds
+        outside = values[(values < low) | (values > high)]
+        if len(outside):
+            raise DataError(
+                f"column '{name}' holds {len(outside)} values outside [{low}, {high}] "
+                f"(e.g. {outside[0]:g}); fix the scale or pass the right rating_range"
+            )
     return values
 
 
