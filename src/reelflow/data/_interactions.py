@@ -228,9 +228,7 @@ class Interactions:
         return columns
 
 
-def _floats(
-    column: pd.Series, name: str, bounds: tuple[float, float] | None = None
-) -> np.ndarray:
+def _floats(column: pd.Series, name: str, bounds: tuple[float, float] | None = None) -> np.ndarray:
     try:
         values = column.to_numpy(dtype=np.float32)
     except (TypeError, ValueError):
