@@ -27,12 +27,13 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from benchlib.threads import thread_report
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = Path("/work/shared/data/movielens-100k/ml-100k")
@@ -143,35 +144,6 @@ def tune(name: str, grid: list[dict[str, Any]], inner: Any, valid: Any, quick: b
             tried.append({"params": params, "ndcg@10": score["ndcg@10"], "fit_s": score["fit_s"]})
         best = max(tried, key=lambda row: row["ndcg@10"])
     return {"best": best, "tried": tried}
-
-
-def thread_report() -> dict[str, Any]:
-    from threadpoolctl import threadpool_info
-
-    env = {
-        name: os.environ.get(name, "(unset)")
-        for name in (
-            "OPENBLAS_CORETYPE",
-            "OPENBLAS_L2_SIZE",
-            "OPENBLAS_NUM_THREADS",
-            "OMP_NUM_THREADS",
-        )
-    }
-    pools = [
-        {
-            key: info.get(key)
-            for key in (
-                "user_api",
-                "internal_api",
-                "num_threads",
-                "version",
-                "architecture",
-                "threading_layer",
-            )
-        }
-        for info in threadpool_info()
-    ]
-    return {"env": env, "threadpools": pools, "cpus": os.cpu_count()}
 
 
 def main() -> None:

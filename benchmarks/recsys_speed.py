@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import resource
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from benchlib.threads import thread_report
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path("/work/shared/data")
@@ -252,37 +253,6 @@ def run_model(name: str, train: Any, test: Any, args: argparse.Namespace) -> dic
 
 
 # --- report --------------------------------------------------------------------------------------
-
-
-def thread_report() -> dict[str, Any]:
-    from threadpoolctl import threadpool_info
-
-    env = {
-        name: os.environ.get(name, "(unset)")
-        for name in (
-            "OPENBLAS_CORETYPE",
-            "OPENBLAS_L2_SIZE",
-            "OPENBLAS_NUM_THREADS",
-            "OMP_NUM_THREADS",
-            "MKL_NUM_THREADS",
-        )
-    }
-    pools = [
-        {
-            key: info.get(key)
-            for key in (
-                "user_api",
-                "internal_api",
-                "prefix",
-                "num_threads",
-                "version",
-                "architecture",
-                "threading_layer",
-            )
-        }
-        for info in threadpool_info()
-    ]
-    return {"env": env, "threadpools": pools, "cpus": os.cpu_count()}
 
 
 def print_report(report: dict[str, Any]) -> None:
