@@ -15,7 +15,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from reelflow.store import _schema as t
-from reelflow.store._metadata import MetadataStore
+from reelflow.store._metadata import MetadataStore, insert_id
 from reelflow.store._records import dumps, loads
 
 COLUMNS = tuple(column.name for column in t.leaderboard.columns)
@@ -35,7 +35,7 @@ class LeaderboardStore:
         now = time.time()
         rows = [_encoded(entry, now) for entry in entries]
         with self.metadata._writer.begin() as conn:
-            return [_insert_id(conn, row) for row in rows]
+            return [insert_id(conn, t.leaderboard.insert(), row) for row in rows]
 
     def query(
         self,
@@ -89,9 +89,3 @@ def _decoded(mapping: Any) -> dict[str, Any]:
     for name in _OPTIONAL_FLOATS:
         row[name] = math.nan if row[name] is None else row[name]
     return row
-
-
-def _insert_id(conn: sa.Connection, row: dict[str, Any]) -> int:
-    key = conn.execute(t.leaderboard.insert(), row).inserted_primary_key
-    assert key is not None
-    return int(key[0])

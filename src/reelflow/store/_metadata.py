@@ -120,7 +120,7 @@ class MetadataStore:
             "pid": os.getpid(),
         }
         with self._writer.begin() as conn:
-            run_id = _insert_id(conn, t.runs.insert(), values)
+            run_id = insert_id(conn, t.runs.insert(), values)
             for tag in sorted(set(tags)):
                 conn.execute(t.tags.insert().values(run_id=run_id, tag=tag))
         return run_id
@@ -234,7 +234,7 @@ class MetadataStore:
             "origin_task_id": None,
         }
         with self._writer.begin() as conn:
-            task_id = _insert_id(conn, t.tasks.insert(), values)
+            task_id = insert_id(conn, t.tasks.insert(), values)
             conn.execute(_INSERT_ATTEMPT, _attempt_row(task_id, 0, now, worker_pid))
         return task_id
 
@@ -298,7 +298,7 @@ class MetadataStore:
                 "origin_task_id": origin.id,
                 "error": origin.error,
             }
-            task_id = _insert_id(conn, t.tasks.insert(), values)
+            task_id = insert_id(conn, t.tasks.insert(), values)
             source = sa.select(
                 sa.literal(task_id),
                 t.artifacts.c.name,
@@ -418,7 +418,7 @@ def _retry_locked(action: Callable[[], Any], *, seconds: float = 30.0) -> Any:
             delay = min(delay * 2, 0.5)
 
 
-def _insert_id(conn: Connection, statement: Any, values: dict[str, Any] | None = None) -> int:
+def insert_id(conn: Connection, statement: Any, values: dict[str, Any] | None = None) -> int:
     key = conn.execute(statement, values).inserted_primary_key
     assert key is not None
     return int(key[0])
