@@ -19,8 +19,13 @@ from reelflow.store._objects import ObjectStore, hash_bytes
 from reelflow.store._records import ArtifactRecord
 
 
-def run_task(spec: TaskSpec, objects: ObjectStore) -> TaskResult:
-    """Execute ``spec`` and return its namespace and transition, or the error it raised."""
+def run_task(
+    spec: TaskSpec, objects: ObjectStore, flow_cls: type[Flow] | None = None
+) -> TaskResult:
+    """Execute ``spec`` and return its namespace and transition, or the error it raised.
+
+    ``flow_cls`` is the flow's class when the caller already loaded it.
+    """
     loader = _loader_for(objects)
     state = TaskState(
         namespace=dict(spec.namespace),
@@ -30,7 +35,7 @@ def run_task(spec: TaskSpec, objects: ObjectStore) -> TaskResult:
         fingerprint=pickle_digest,
     )
     try:
-        flow_cls = load_flow(spec.flow_file, spec.flow_class)
+        flow_cls = flow_cls or load_flow(spec.flow_file, spec.flow_class)
         flow = flow_cls.__new__(flow_cls)
         object.__setattr__(flow, "_rf", state)
         current._bind(_context(spec))

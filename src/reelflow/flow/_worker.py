@@ -54,11 +54,12 @@ def run_captured(
     the step, not the worker's start-up and imports.
     """
     with _redirected(1, spec.stdout_path), _redirected(2, spec.stderr_path):
+        flow_cls = None
         with contextlib.suppress(Exception):
-            load_flow(spec.flow_file, spec.flow_class)  # errors resurface in run_task
+            flow_cls = load_flow(spec.flow_file, spec.flow_class)  # errors resurface in run_task
         if started is not None:
             started()
-        result = run_task(spec, objects)
+        result = run_task(spec, objects, flow_cls)
         if result.error is not None and result.error.traceback:
             sys.stderr.write(result.error.traceback)  # so `reelflow logs` shows it
         return result
