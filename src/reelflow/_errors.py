@@ -102,3 +102,22 @@ class NotFittedError(ReelflowError):
 
 class ModelError(ReelflowError):
     """A model's parameters or its input are invalid."""
+
+
+# --- guards and the registry -------------------------------------------------------------------
+
+
+class GuardError(ReelflowError):
+    """A guard cannot run on what it was given (a missing column, an empty reference, ...)."""
+
+
+class GuardFailedError(ReelflowError):
+    """A blocking guard failed: the step, the promotion or the monitor stops here."""
+
+
+class RegistryError(ReelflowError):
+    """A registry operation is invalid: an unknown model or version, a refused promotion."""
+
+
+class PromotionRefusedError(RegistryError):
+    """A promotion was refused because a blocking gate failed (nothing moved)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import click
 from rich.console import Console
@@ -103,6 +104,48 @@ def show(run_id: str) -> None:
         console.print(table)
         for failure in failures:
             console.print(f"  [red]{escape(failure)}[/]", highlight=False)
+    _print_guards(console, run.guard_results)
+
+
+_STATUS_STYLE = {"passed": "green", "warning": "yellow", "failed": "red"}
+
+
+def _guard_status(row: dict[str, Any]) -> str:
+    if row["passed"]:
+        return "passed"
+    return "warning" if row["severity"] == "warn" else "failed"
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _print_guards(console: Console, rows: list[dict[str, Any]]) -> None:
+    """The guard results of a run, one line each (failures first)."""
+    if not rows:
+        return
+    order = {"failed": 0, "warning": 1, "passed": 2}
+    rows = sorted(rows, key=lambda r: order[_guard_status(r)])
+    counts = {s: sum(_guard_status(r) == s for r in rows) for s in order}
+    table = Table(
+        title=f"guards: {counts['failed']} failed, {counts['warning']} warnings, "
+        f"{counts['passed']} passed",
+        title_justify="left",
+        box=None,
+    )
+    for column in ("status", "step/task", "guard", "value", "threshold", "message"):
+        table.add_column(column)
+    for row in rows:
+        status = _guard_status(row)
+        table.add_row(
+            f"[{_STATUS_STYLE[status]}]{status}[/]",
+            f"{row['step']}/{row['task_id']}",
+            escape(row["name"]),
+            _number(row["value"]),
+            _number(row["threshold"]),
+            escape(row["message"]),
+        )
+    console.print(table)
 
 
 @cli.command()

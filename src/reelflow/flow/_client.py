@@ -90,6 +90,14 @@ class Run:
     def remove_tag(self, *tags: str) -> None:
         self._store.metadata.remove_tags(self.id, tags)
 
+    @property
+    def guard_results(self) -> list[dict[str, Any]]:
+        """Every guard result the run's tasks recorded (each task's last attempt), in order;
+        each row has the result's fields plus ``step``, ``task_id`` and ``attempt``."""
+        from reelflow.store._guards import GuardResultStore
+
+        return GuardResultStore(self._store.metadata).query(run_id=self.id)
+
     @cached_property
     def _tasks(self) -> list[TaskRecord]:
         return self._store.metadata.list_tasks(self.id)
@@ -193,6 +201,13 @@ class Task:
     @property
     def data(self) -> TaskData:
         return TaskData(self)
+
+    @property
+    def guard_results(self) -> list[dict[str, Any]]:
+        """The guard results this task's last attempt recorded with ``self.check``."""
+        from reelflow.store._guards import GuardResultStore
+
+        return GuardResultStore(self._store.metadata).query(task_id=self.id)
 
     def attempts(self) -> list[AttemptRecord]:
         return self._store.metadata.list_attempts(self.id)

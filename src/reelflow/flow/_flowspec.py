@@ -21,14 +21,17 @@ from collections.abc import (
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from reelflow._errors import FlowDefinitionError, MergeArtifactsError
+from reelflow._errors import FlowDefinitionError, GuardFailedError, MergeArtifactsError
+from reelflow.flow._checks import as_check_record, flatten_checks
 from reelflow.flow._parameters import Parameter
 from reelflow.flow._spec import InputSpec, Namespace
 from reelflow.flow._step import step_options
 from reelflow.store._records import ArtifactRecord
 
 Loader = Callable[[ArtifactRecord], Any]
-_RESERVED = frozenset({"next", "input", "index", "foreach_stack", "merge_artifacts", "name"})
+_RESERVED = frozenset(
+    {"next", "input", "index", "foreach_stack", "merge_artifacts", "name", "check"}
+)
 
 
 @dataclass
@@ -46,6 +49,7 @@ class TaskState:
     transition: dict[str, Any] | None = None
     input_value: Any = None
     input_loaded: bool = False
+    checks: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Flow:
@@ -189,6 +193,21 @@ class Flow:
         for name, record in merged.items():
             state.namespace[name] = record
             self.__dict__.pop(name, None)
+
+    def check(self, *results: Any) -> None:
+        """Record guard results with this task; a failed blocking guard then fails the step.
+
+        Takes ``GuardResult`` objects, lists of them, or anything with a ``results`` list (a
+        drift report). Warnings are recorded and the step goes on.
+        """
+        state = self._state()
+        recorded = [as_check_record(r) for r in flatten_checks(results)]
+        state.checks.extend(recorded)
+        blocking = [r for r in recorded if not r["passed"] and r["severity"] == "block"]
+        if blocking:
+            head = blocking[0]
+            more = f" (and {len(blocking) - 1} more)" if len(blocking) > 1 else ""
+            raise GuardFailedError(f"guard '{head['name']}' failed: {head['message']}{more}")
 
     def _state(self) -> TaskState:
         state = self.__dict__.get("_rf")

@@ -236,6 +236,8 @@ class Scheduler:
                 stdout_key=out,
                 stderr_key=err,
                 task=outcome,
+                checks=result.checks,
+                step=pending.step,
             )
             del self._running[result.task_id]
             self.display.task_finished(
@@ -255,6 +257,8 @@ class Scheduler:
                 stdout_key=out,
                 stderr_key=err,
                 error=(error.type, error.message, error.traceback),
+                checks=result.checks,
+                step=pending.step,
             )
             del self._running[result.task_id]
             self._on_failure(pending, error)
@@ -262,7 +266,8 @@ class Scheduler:
     def _on_failure(self, pending: Pending, error: TaskError) -> None:
         options = self.setup.graph[pending.step].options
         assert pending.task_id is not None
-        if self.failure is None and pending.attempt < options.retries:
+        retryable = error.type != "GuardFailedError"  # a failed guard fails again the same way
+        if self.failure is None and retryable and pending.attempt < options.retries:
             delay = options.retry_delay * (2**pending.attempt)
             self.display.task_finished(
                 pending.step,

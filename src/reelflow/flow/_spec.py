@@ -68,6 +68,7 @@ class TaskResult:
     namespace: Namespace = field(default_factory=dict)
     transition: dict[str, Any] | None = None
     error: TaskError | None = None
+    checks: tuple[dict[str, Any], ...] = ()
 
     @property
     def ok(self) -> bool:

@@ -46,10 +46,17 @@ def run_task(
     except BaseException as exc:  # the step may raise anything, SystemExit included
         if isinstance(exc, KeyboardInterrupt):
             raise
-        return TaskResult(spec.task_id, spec.attempt, error=describe_error(exc, spec.flow_file))
+        error = describe_error(exc, spec.flow_file)
+        return TaskResult(spec.task_id, spec.attempt, error=error, checks=tuple(state.checks))
     finally:
         current._bind(None)
-    return TaskResult(spec.task_id, spec.attempt, namespace=namespace, transition=state.transition)
+    return TaskResult(
+        spec.task_id,
+        spec.attempt,
+        namespace=namespace,
+        transition=state.transition,
+        checks=tuple(state.checks),
+    )
 
 
 def _call_step(flow: Flow, spec: TaskSpec, loader: Callable[[ArtifactRecord], Any]) -> None:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from reelflow.store._check import CheckReport, check_objects
     from reelflow.store._codecs import StoredValue, load_value, store_value
     from reelflow.store._config import StoreConfig, resolve_config
+    from reelflow.store._guards import GuardResultStore
     from reelflow.store._metadata import MetadataStore
     from reelflow.store._objects import ObjectInfo, ObjectStore
     from reelflow.store._store import Store
@@ -38,6 +39,7 @@ __all__ = [
     "ArtifactRecord",
     "AttemptRecord",
     "CheckReport",
+    "GuardResultStore",
     "MetadataStore",
     "ObjectInfo",
     "ObjectStore",
@@ -63,6 +65,7 @@ __getattr__ = lazy_exports(
         "store_value": "reelflow.store._codecs",
         "StoreConfig": "reelflow.store._config",
         "resolve_config": "reelflow.store._config",
+        "GuardResultStore": "reelflow.store._guards",
         "MetadataStore": "reelflow.store._metadata",
         "ObjectInfo": "reelflow.store._objects",
         "ObjectStore": "reelflow.store._objects",

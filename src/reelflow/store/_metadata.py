@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from reelflow._errors import ArtifactNotFoundError, StoreError
 from reelflow.store import _schema as t
+from reelflow.store._guards import copy_task_guard_results, insert_guard_results
 from reelflow.store._records import (
     INTERRUPTED,
     RUNNING,
@@ -255,8 +256,11 @@ class MetadataStore:
         stdout_key: str | None = None,
         stderr_key: str | None = None,
         task: TaskOutcome | None = None,
+        checks: Sequence[dict[str, Any]] = (),
+        step: str | None = None,
     ) -> None:
-        """Close an attempt (``error`` is type, message, traceback), and its task when given."""
+        """Close an attempt (``error`` is type, message, traceback), and its task when given,
+        with the guard results (``checks``) the attempt recorded, in one transaction."""
         error_type, message, trace = error if error is not None else (None, None, None)
         values = {
             "_task": task_id,
@@ -271,6 +275,13 @@ class MetadataStore:
         }
         with self._writer.begin() as conn:
             conn.execute(_UPDATE_ATTEMPT, values)
+            if checks:
+                run_id = conn.execute(
+                    sa.select(t.tasks.c.run_id).where(t.tasks.c.id == task_id)
+                ).scalar()
+                insert_guard_results(
+                    conn, checks, run_id=run_id, task_id=task_id, attempt=attempt, step=step
+                )
             if task is not None:
                 _finish_task(conn, task_id, task)
 
@@ -314,6 +325,7 @@ class MetadataStore:
                     source,
                 )
             )
+            copy_task_guard_results(conn, origin.id, run_id, task_id)
         return task_id
 
     def get_task(self, task_id: int) -> TaskRecord:

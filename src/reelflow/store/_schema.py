@@ -1,4 +1,5 @@
-"""The metadata tables: runs, tags, tasks, attempts, artifacts, leaderboard (SQLAlchemy Core)."""
+"""The metadata tables: runs, tags, tasks, attempts, artifacts, leaderboard, guard results
+(SQLAlchemy Core)."""
 
 from __future__ import annotations
 
@@ -123,4 +124,26 @@ leaderboard = Table(
     Column("task_id", Integer, nullable=True),
     Column("tags", Text, nullable=False),
     Index("ix_leaderboard_lookup", "metric", "data_fingerprint", "split"),
+)
+
+guard_results = Table(
+    "guard_results",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", Float, nullable=False),
+    Column("run_id", Integer, nullable=True),
+    Column("task_id", Integer, nullable=True),
+    Column("attempt", Integer, nullable=True),
+    Column("step", String(200), nullable=True),
+    Column("subject", String(400), nullable=True),
+    Column("seq", Integer, nullable=False),
+    Column("name", String(400), nullable=False),
+    Column("passed", Integer, nullable=False),
+    Column("severity", String(10), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("threshold", Float, nullable=True),
+    Column("message", Text, nullable=False),
+    Column("details", Text, nullable=False),
+    Index("ix_guard_results_run", "run_id", "task_id"),
+    Index("ix_guard_results_subject", "subject"),
 )

@@ -1,0 +1,1 @@
+"""The model registry: versions, lineage, aliases and gated promotion."""
