@@ -358,9 +358,11 @@ class MetadataStore:
         return {row.name: _artifact(row) for row in sorted(rows, key=lambda r: r.name)}
 
     def referenced_keys(self) -> set[str]:
-        """Every object key the metadata points at (artifacts and logs), for ``store check``."""
+        """Every object key the metadata points at (artifacts, logs, registered model files), for
+        ``store check``."""
         with self._reader.connect() as conn:
             keys = {row[0] for row in conn.execute(sa.select(t.artifacts.c.key).distinct())}
+            keys.update(row[0] for row in conn.execute(sa.select(t.model_files.c.key).distinct()))
             for column in (t.attempts.c.stdout_key, t.attempts.c.stderr_key):
                 keys.update(row[0] for row in conn.execute(sa.select(column).distinct()) if row[0])
         return keys

@@ -1,5 +1,5 @@
-"""The metadata tables: runs, tags, tasks, attempts, artifacts, leaderboard, guard results
-(SQLAlchemy Core)."""
+"""The metadata tables (SQLAlchemy Core): runs, tags, tasks, attempts, artifacts, the
+leaderboard, guard results, and the model registry's versions, files, aliases and history."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 SCHEMA_VERSION = 1
@@ -146,4 +147,75 @@ guard_results = Table(
     Column("details", Text, nullable=False),
     Index("ix_guard_results_run", "run_id", "task_id"),
     Index("ix_guard_results_subject", "subject"),
+)
+
+# --- the model registry ------------------------------------------------------------------------
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("model_class", String(200), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("metrics", Text, nullable=False),
+    Column("lineage", Text, nullable=False),
+    Column("data_fingerprint", String(64), nullable=True),
+    Column("importance", Text, nullable=True),
+    Column("description", Text, nullable=False),
+    Column("user", String(200), nullable=True),
+    UniqueConstraint("name", "version", name="uq_model_versions_name_version"),
+)
+
+model_files = Table(
+    "model_files",
+    metadata,
+    Column("version_id", Integer, ForeignKey("model_versions.id"), primary_key=True),
+    Column("path", String(400), primary_key=True),
+    Column("key", String(64), nullable=False),
+    Column("size", Integer, nullable=False),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("alias", String(100), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+alias_events = Table(
+    "alias_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", Float, nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("alias", String(100), nullable=False),
+    Column("from_version", Integer, nullable=True),
+    Column("to_version", Integer, nullable=True),
+    Column("action", String(20), nullable=False),
+    Column("actor", String(200), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("promotion_id", Integer, nullable=True),
+    Index("ix_alias_events_name", "name", "alias", "id"),
+)
+
+promotions = Table(
+    "promotions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=True),
+    Column("name", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("alias", String(100), nullable=False),
+    Column("champion_version", Integer, nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("forced", Integer, nullable=False, default=0),
+    Column("reason", Text, nullable=True),
+    Column("actor", String(200), nullable=True),
+    Index("ix_promotions_name", "name", "id"),
 )
