@@ -16,6 +16,10 @@ import numpy as np
 from reelflow.guards._result import GuardResult, Severity
 
 
+LOWER_IS_BETTER = frozenset({"popularity_bias", "rmse", "mae"})
+"""Metrics where a smaller value is better: the gates compare them the other way round."""
+
+
 class GateContext(Protocol):
     """What a gate may ask about a promotion."""
 
@@ -232,11 +236,13 @@ def default_gates(metric: str = "ndcg@10", *, tolerance: float = 0.0) -> list[Ga
 
 
 def _paired(context: GateContext, metric: str) -> tuple[np.ndarray, dict[str, Any]]:
-    """Per-user differences on users defined for both, and a plot of both means with 95% CIs."""
+    """Per-user improvements (candidate over champion, sign flipped for lower-is-better
+    metrics) on users defined for both, and a plot of both means with 95% CIs."""
     candidate = np.asarray(context.metric_values("candidate", metric), dtype=np.float64)
     champion = np.asarray(context.metric_values("champion", metric), dtype=np.float64)
     both = ~(np.isnan(candidate) | np.isnan(champion))
     candidate, champion = candidate[both], champion[both]
+    sign = -1.0 if metric.split("@")[0].strip().lower() in LOWER_IS_BETTER else 1.0
     means = [float(np.mean(champion)), float(np.mean(candidate))]
     halves = [_half_width(champion), _half_width(candidate)]
     plot = {
@@ -247,7 +253,7 @@ def _paired(context: GateContext, metric: str) -> tuple[np.ndarray, dict[str, An
         "high": [m + h for m, h in zip(means, halves, strict=True)],
         "metric": metric,
     }
-    return candidate - champion, plot
+    return sign * (candidate - champion), plot
 
 
 def _half_width(values: np.ndarray, z: float = 1.96) -> float:
@@ -260,8 +266,8 @@ def _one_sided_p(diff: np.ndarray) -> float:
     """p-value of a paired t-test that the mean of ``diff`` is above 0."""
     from scipy import stats
 
-    if diff.size < 2 or np.all(diff == diff[0]):
-        return 0.0 if diff.size and diff[0] > 0 else 1.0
+    if diff.size < 2 or np.ptp(diff) <= 1e-9 * max(1.0, float(np.abs(diff).max())):
+        return 0.0 if diff.size and float(np.mean(diff)) > 0 else 1.0  # no variance: no doubt
     return float(stats.ttest_1samp(diff, 0.0, alternative="greater").pvalue)
 
 

@@ -115,14 +115,14 @@ class PromotionContext:
                 f"gate on {metric} needs evaluation data; pass data=Split(train, test) "
                 "(or --data on the command line) to promote"
             )
-        _, test = self._data
+        train, test = self._data
         relevant = test.csr(binary=True)
         users = self._common_test_users(test, relevant)
         _, k = parse_metric(metric, SAMPLE_K if "@" not in metric else 10**9)
         recs = self.model(which).recommend(test.users.labels(users), k=k)
         items = test.items.indices(recs.items.ravel(), missing=-1).reshape(recs.items.shape)
         items[~recs.valid] = -1
-        result = evaluate_topk(items, relevant, [metric], users=users)[metric]
+        result = evaluate_topk(items, relevant, [metric], users=users, train=train)[metric]
         if result.per_user is None:
             raise GuardError(
                 f"{metric} is measured over the whole run, not per user; gate on a per-user "
