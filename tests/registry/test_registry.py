@@ -299,3 +299,23 @@ def test_a_crash_mid_promotion_leaves_the_previous_state(store: Store, split: Sp
     assert registry.get("recs@champion").version == 1
     assert [p["status"] for p in registry.promotions("recs")] == ["promoted", "evaluating"]
     assert registry.promote("recs", 2).promoted, "the store is usable after the crash"
+
+
+def test_registering_with_data_keeps_a_reference_profile(registry: Registry, split: Split) -> None:
+    model = EASE(l2=50.0).fit(split.train)
+    with_data = registry.register("recs", model, data=split.train, verify=False)
+    without = registry.register("recs", model, verify=False)
+    profile = registry.profile(with_data)
+    assert profile is not None and registry.profile(without) is None
+    assert profile["n_interactions"] == len(split.train)
+    assert sum(profile["item_counts"]) == len(split.train)
+    assert len(profile["items"]) == len(profile["item_counts"]) == split.train.n_items
+    active = np.count_nonzero(np.bincount(split.train.user, minlength=split.train.n_users))
+    assert sum(profile["user_activity"]["counts"]) == active
+    categorical = {n for n, c in split.train.context.items() if c.dtype.kind not in "f"}
+    assert set(profile["contexts"]) == categorical and "region" in categorical
+    for shares in profile["contexts"].values():
+        assert sum(shares.values()) == pytest.approx(1.0)
+    assert len(profile["scores"]) == profile["sample_users"] * profile["k"]
+    assert 0 < profile["coverage"] <= 1
+    assert registry.store.check().orphans == [], "the profile object is referenced"

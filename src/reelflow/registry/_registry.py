@@ -68,6 +68,7 @@ class Registry:
             "lineage": {**current_lineage(), **(lineage or {})},
             "data_fingerprint": getattr(data, "fingerprint", None) if data is not None else None,
             "importance": None if importance is None else _importance(importance),
+            "profile_key": None if data is None else self._store_profile(model, data),
             "description": description,
             "user": _user(),
         }
@@ -219,7 +220,23 @@ class Registry:
         rows = GuardResultStore(self.store.metadata).query(subject=f"promotion:{promotion_id}")
         return [GuardResult.from_record(result_fields(row)) for row in rows]
 
+    def profile(self, ref: str | ModelVersion) -> dict[str, Any] | None:
+        """The reference profile stored with a version (registered with ``data=``), or None:
+        training item popularity, user activity, context shares, and the model's answers on a
+        sample (what ``reelflow monitor`` compares served traffic with)."""
+        from reelflow.registry._profile import loads_profile
+
+        version = ref if isinstance(ref, ModelVersion) else self.get(ref)
+        if version.profile_key is None:
+            return None
+        return loads_profile(self.store.objects.read_bytes(version.profile_key))
+
     # --- helpers -------------------------------------------------------------------------------
+
+    def _store_profile(self, model: Any, data: Any) -> str:
+        from reelflow.registry._profile import dumps_profile, reference_profile
+
+        return self.store.objects.put_bytes(dumps_profile(reference_profile(model, data))).key
 
     def _resolve(self, ref: ModelRef) -> int:
         if ref.version is not None:

@@ -21,6 +21,7 @@ class ModelVersion:
     lineage: dict[str, Any]
     data_fingerprint: str | None
     importance: dict[str, float] | None
+    profile_key: str | None
     description: str
     user: str | None
     aliases: tuple[str, ...] = ()
@@ -42,6 +43,7 @@ class ModelVersion:
             lineage=row["lineage"],
             data_fingerprint=row["data_fingerprint"],
             importance=row["importance"],
+            profile_key=row.get("profile_key"),
             description=row["description"],
             user=row["user"],
             aliases=aliases,

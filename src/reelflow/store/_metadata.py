@@ -363,6 +363,8 @@ class MetadataStore:
         with self._reader.connect() as conn:
             keys = {row[0] for row in conn.execute(sa.select(t.artifacts.c.key).distinct())}
             keys.update(row[0] for row in conn.execute(sa.select(t.model_files.c.key).distinct()))
+            profiles = sa.select(t.model_versions.c.profile_key).distinct()
+            keys.update(row[0] for row in conn.execute(profiles) if row[0])
             for column in (t.attempts.c.stdout_key, t.attempts.c.stderr_key):
                 keys.update(row[0] for row in conn.execute(sa.select(column).distinct()) if row[0])
         return keys

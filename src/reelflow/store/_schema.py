@@ -164,6 +164,7 @@ model_versions = Table(
     Column("lineage", Text, nullable=False),
     Column("data_fingerprint", String(64), nullable=True),
     Column("importance", Text, nullable=True),
+    Column("profile_key", String(64), nullable=True),
     Column("description", Text, nullable=False),
     Column("user", String(200), nullable=True),
     UniqueConstraint("name", "version", name="uq_model_versions_name_version"),
