@@ -1,0 +1,1 @@
+"""Monitoring: served traffic compared with the champion's training data and answers."""
