@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -44,14 +45,20 @@ class IdIndex:
 
     def indices(self, ids: Sequence[Any] | np.ndarray, *, missing: int | None = None) -> np.ndarray:
         """The index of each id; unknown ids raise, or map to ``missing`` when it is given."""
-        lookup = pd.Index(self.ids)
-        found = lookup.get_indexer(_as_id_array(ids))
+        found = self._lookup.get_indexer(pd.Index(_as_id_array(ids)))
         if missing is None and (found < 0).any():
             unknown = np.asarray(ids, dtype=object)[found < 0][:3].tolist()
             raise DataError(f"unknown ids {unknown}: they are not in this data set")
         if missing is not None:
             found = np.where(found < 0, missing, found)
         return np.asarray(found, dtype=np.int64)
+
+    @cached_property
+    def _lookup(self) -> pd.Index:
+        """The ids as a pandas Index, whose hash table is built once and then reused (a
+        server looking up one user per request must not rebuild it each time)."""
+        lookup: pd.Index = pd.Index(self.ids)
+        return lookup
 
     def labels(self, indices: np.ndarray) -> np.ndarray:
         """The ids of ``indices`` (any shape)."""
