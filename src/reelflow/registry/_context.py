@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from reelflow._errors import GuardError
+from reelflow.registry._verify import sample_context
 from reelflow.registry._versions import ModelVersion
 
 if TYPE_CHECKING:
@@ -57,7 +58,10 @@ class PromotionContext:
         key = ("recs", which)
         if key not in self._cache:
             model = self.model(which)
-            self._cache[key] = model.recommend(self._sample_users(model), k=SAMPLE_K)
+            users = self._sample_users(model)
+            self._cache[key] = model.recommend(
+                users, k=SAMPLE_K, **sample_context(model, len(users))
+            )
         return self._cache[key]
 
     def catalogue_size(self) -> int:
@@ -66,12 +70,13 @@ class PromotionContext:
     def latencies_ms(self, which: str) -> np.ndarray:
         model = self.model(which)
         users = self._sample_users(model)[:LATENCY_CALLS]
+        context = sample_context(model, 1)
         for user in users[:5]:  # warm-up: caches, lazy imports
-            model.recommend([user], k=SAMPLE_K)
+            model.recommend([user], k=SAMPLE_K, **context)
         times = np.empty(len(users))
         for i, user in enumerate(users):
             start = time.perf_counter()
-            model.recommend([user], k=SAMPLE_K)
+            model.recommend([user], k=SAMPLE_K, **context)
             times[i] = (time.perf_counter() - start) * 1000.0
         return times
 
@@ -119,7 +124,8 @@ class PromotionContext:
         relevant = test.csr(binary=True)
         users = self._common_test_users(test, relevant)
         _, k = parse_metric(metric, SAMPLE_K if "@" not in metric else 10**9)
-        recs = self.model(which).recommend(test.users.labels(users), k=k)
+        model = self.model(which)
+        recs = model.recommend(test.users.labels(users), k=k, **sample_context(model, len(users)))
         items = test.items.indices(recs.items.ravel(), missing=-1).reshape(recs.items.shape)
         items[~recs.valid] = -1
         result = evaluate_topk(items, relevant, [metric], users=users, train=train)[metric]

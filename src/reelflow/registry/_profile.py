@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from reelflow.registry._verify import sample_context
+
 SAMPLE_USERS = 1000
 SAMPLE_K = 10
 MAX_CONTEXT_VALUES = 1000
@@ -56,7 +58,8 @@ def _answers(model: Any, data: Any, counts: np.ndarray, seed: int) -> dict[str, 
     ids = np.asarray(model.users_.ids)
     rng = np.random.default_rng(seed)
     sample = ids if len(ids) <= SAMPLE_USERS else ids[rng.choice(len(ids), SAMPLE_USERS, False)]
-    recs = model.recommend(sample, k=min(SAMPLE_K, len(model.items_.ids)))
+    k = min(SAMPLE_K, len(model.items_.ids))
+    recs = model.recommend(sample, k=k, **sample_context(model, len(sample)))
     valid = np.asarray(recs.valid)
     scores = np.asarray(recs.scores, dtype=np.float64)[valid]
     index = data.items.indices(np.asarray(recs.items)[valid], missing=-1)

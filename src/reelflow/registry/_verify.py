@@ -11,6 +11,9 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 TIMEOUT_S = 300.0
 
@@ -36,6 +39,15 @@ def check_loads(folder: Path, *, timeout: float = TIMEOUT_S) -> tuple[bool, str]
     return False, f"the saved model does not load in a fresh process: {reason}"
 
 
+def sample_context(model: Any, n: int) -> dict[str, Any]:
+    """``recommend`` keyword arguments for a model that needs a context value per user
+    (``MostPopular(by="region")``): its most common training context, for every user."""
+    if getattr(model, "by", None) is None or not len(getattr(model, "contexts_", ())):
+        return {}
+    counts = np.asarray(model.context_counts_.sum(axis=1)).ravel()
+    return {"context": [model.contexts_[int(np.argmax(counts))]] * n}
+
+
 def _main(folder: str) -> int:
     import time
 
@@ -45,7 +57,7 @@ def _main(folder: str) -> int:
 
         model = Recommender.load(folder)
         users = model.users_.ids[:5]
-        recs = model.recommend(users, k=5)
+        recs = model.recommend(users, k=5, **sample_context(model, len(users)))
         if len(recs.items) != len(users):
             raise RuntimeError("recommend returned the wrong number of lists")
     except Exception as exc:  # reported to the parent, which decides
