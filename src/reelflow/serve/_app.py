@@ -53,7 +53,7 @@ def create_app(service: Service, *, token: str | None = None) -> Starlette:
             users=[check_id(request.path_params["user_id"], "user id")],
             k=check_k(params.get("k", service.settings.default_k), service.settings.max_k),
             region=check_region(params.get("region"), service.regions),
-            exclude=check_exclude(exclude.split(",") if exclude else None, 1000),
+            exclude=check_exclude([e for e in exclude.split(",") if e] if exclude else None, 256),
         )
         deployment, answers = await service.answer(query)
         body = {**_model(deployment), **_answer(answers[0])}
@@ -90,7 +90,7 @@ def create_app(service: Service, *, token: str | None = None) -> Starlette:
         return Response(text, media_type=content_type)
 
     async def openapi(request: Request) -> Response:
-        return json_response(openapi_spec(service.settings))
+        return json_response(openapi_spec(service.settings, service.regions))
 
     async def reload(request: Request) -> Response:
         _authorize(request, token)

@@ -44,8 +44,9 @@ def _ok(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def openapi_spec(settings: ServeSettings) -> dict[str, Any]:
-    """The spec, with the configured limits as bounds."""
+def openapi_spec(settings: ServeSettings, regions: frozenset[str] | None = None) -> dict[str, Any]:
+    """The spec, with the configured limits as bounds and the known regions as an enum."""
+    region = ID if regions is None else {"type": "string", "enum": sorted(regions)}
     k = {"type": "integer", "minimum": 1, "maximum": settings.max_k, "default": settings.default_k}
     model = {"model": {"type": "string"}, "version": {"type": "integer"}}
     one = {**_list_schema()}
@@ -61,7 +62,7 @@ def openapi_spec(settings: ServeSettings) -> dict[str, Any]:
             "context": {
                 "type": "object",
                 "additionalProperties": False,
-                "properties": {"region": ID},
+                "properties": {"region": region},
             },
             "exclude": {"type": "array", "items": ID, "maxItems": settings.max_k * 10},
         },
@@ -82,13 +83,18 @@ def openapi_spec(settings: ServeSettings) -> dict[str, Any]:
                     "parameters": [
                         {"name": "user_id", "in": "path", "required": True, "schema": ID},
                         {"name": "k", "in": "query", "required": False, "schema": k},
-                        {"name": "region", "in": "query", "required": False, "schema": ID},
+                        {"name": "region", "in": "query", "required": False, "schema": region},
                         {
                             "name": "exclude",
                             "in": "query",
                             "required": False,
-                            "description": "Comma-separated item ids to leave out.",
-                            "schema": {"type": "string", "maxLength": 4096},
+                            "description": "Comma-separated item ids to leave out (POST "
+                            "/recommendations takes longer lists).",
+                            "schema": {
+                                "type": "string",
+                                "maxLength": 256,
+                                "pattern": "^[^\\x00-\\x1f\\x7f]*$",
+                            },
                         },
                     ],
                     "responses": {"200": _ok(one, "The list and who answered it."), **errors},

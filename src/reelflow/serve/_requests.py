@@ -42,6 +42,8 @@ def check_id(value: Any, what: str) -> str:
 def check_k(value: Any, max_k: int) -> int:
     if isinstance(value, str):
         value = int(value) if value.strip().lstrip("-").isdigit() else value
+    elif isinstance(value, float) and value.is_integer():  # JSON Schema: 10.0 is an integer
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= max_k:
         raise BadRequest(422, f"k must be an integer from 1 to {max_k}, got {value!r}")
     return value
