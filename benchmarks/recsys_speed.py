@@ -19,9 +19,17 @@ all cores. For numbers, run with the machine's OpenBLAS overrides unset in that 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/recsys_speed.py
 
 ``--datasets``/``--models`` pick a subset, ``--ease-max-items`` (default 10,000) skips EASE on
-larger catalogues (``--ease-max-items 20000`` tries it on the 10M set: ~8 GB and minutes),
+larger catalogues (``--ease-max-items 20000`` runs it on the 10M set: 13.5 GB peak and minutes;
+OpenBLAS's Cholesky segfaults there with the SkylakeX kernel on 2 threads, from about 16k items,
+so keep the machine's ``OPENBLAS_CORETYPE=Haswell`` for it),
 ``--profile`` breaks our evaluation into its steps. Prints markdown tables and writes JSON to
 ``benchmarks/results/``.
+
+``--topk`` is for ItemKNN, whose scores are sparse: ``fast`` (the default) is ``recommend`` as
+shipped (``top_k_sparse``), ``reference`` forces the dense path it replaced (densify, mask,
+``top_k``: the same result, slower), ``both`` runs the two on the same fitted model, alternating,
+``--repeats`` times each, reports their medians and checks they recommend identical items and
+scores.
 """
 
 from __future__ import annotations
@@ -136,8 +144,13 @@ def build(name: str) -> Any:
     return cls(**PARAMS[name], **extra)
 
 
-def our_evaluation(model: Any, train: Any, relevant: Any, threads: int) -> dict[str, Any]:
-    """recommend -> ids to indices -> metrics, timed step by step, BLAS at ``threads``."""
+def our_evaluation(
+    model: Any, train: Any, relevant: Any, threads: int, recs_out: list[Any] | None = None
+) -> dict[str, Any]:
+    """recommend -> ids to indices -> metrics, timed step by step, BLAS at ``threads``.
+
+    The recommendations are appended to ``recs_out`` when given (after the timing).
+    """
     from threadpoolctl import threadpool_limits
 
     from reelflow.bench import evaluate_topk
@@ -150,6 +163,8 @@ def our_evaluation(model: Any, train: Any, relevant: Any, threads: int) -> dict[
         t2 = time.perf_counter()
         results = evaluate_topk(items, relevant, METRICS)
         t3 = time.perf_counter()
+    if recs_out is not None:
+        recs_out.append(recs)
     return {
         "total_s": whole.seconds,
         "recommend_s": t1 - t0,
@@ -198,6 +213,9 @@ def profile_recommend(model: Any, train: Any, threads: int) -> dict[str, float]:
 
     from reelflow.models._topk import batch_rows, item_labels, mask_seen, top_k
 
+    if model._sparse_scores:
+        return profile_sparse_recommend(model, train, threads)
+
     user_idx = model._user_indices(train.users.ids, "error")
     rows = batch_rows(len(model.items_), None, cell_bytes=model._cell_bytes)
     steps = dict.fromkeys(
@@ -229,6 +247,79 @@ def profile_recommend(model: Any, train: Any, threads: int) -> dict[str, float]:
     return steps
 
 
+def profile_sparse_recommend(model: Any, train: Any, threads: int) -> dict[str, float]:
+    """``profile_recommend`` for models with sparse scores (ItemKNN): recommend's sparse path."""
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    from reelflow.models._topk import batch_rows, item_labels, top_k_sparse
+
+    user_idx = model._user_indices(train.users.ids, "error")
+    rows = batch_rows(len(model.items_), None, cell_bytes=model._cell_bytes)
+    steps = dict.fromkeys(
+        ("user_lookup", "score_sparse_matmul", "seen_rows", "top_k_sparse", "item_labels"), 0.0
+    )
+    with threadpool_limits(limits=threads, user_api="blas"):
+        t = time.perf_counter()
+        model._user_indices(train.users.ids, "error")
+        steps["user_lookup"] = time.perf_counter() - t
+        positions = np.empty((len(user_idx), K), dtype=np.int64)
+        for start in range(0, len(user_idx), rows):
+            part = slice(start, start + rows)
+            t = time.perf_counter()
+            sparse = model._score_batch_sparse(user_idx[part])
+            steps["score_sparse_matmul"] += time.perf_counter() - t
+            t = time.perf_counter()
+            seen = model.seen_[user_idx[part]]
+            steps["seen_rows"] += time.perf_counter() - t
+            t = time.perf_counter()
+            positions[part], _ = top_k_sparse(sparse, K, exclude=seen)
+            steps["top_k_sparse"] += time.perf_counter() - t
+        t = time.perf_counter()
+        item_labels(model.items_.ids, positions)
+        steps["item_labels"] = time.perf_counter() - t
+    steps["batch_rows"] = rows
+    return steps
+
+
+def topk_comparison(
+    model: Any, train: Any, relevant: Any, args: argparse.Namespace
+) -> dict[str, Any]:
+    """ItemKNN's shipped top k (``top_k_sparse``) against the dense path, alternating runs."""
+    import statistics
+
+    import numpy as np
+
+    runs: dict[str, list[dict[str, Any]]] = {"fast": [], "reference": []}
+    recs: dict[str, list[Any]] = {"fast": [], "reference": []}
+    paths = ["fast", "reference"] if args.topk == "both" else [args.topk]
+    for _ in range(args.repeats):
+        for path in paths:
+            if path == "reference":
+                model._sparse_scores = False  # the instance takes the dense path, as before
+            try:
+                keep = None if recs[path] else recs[path]  # the first run's recommendations
+                runs[path].append(
+                    our_evaluation(model, train, relevant, args.scoring_threads, keep)
+                )
+            finally:
+                vars(model).pop("_sparse_scores", None)
+            print(f"    {path}: evaluation {runs[path][-1]['total_s']:.2f} s", flush=True)
+    out: dict[str, Any] = {}
+    for path in paths:
+        ordered = sorted(runs[path], key=lambda run: run["total_s"])
+        out[path] = ordered[(len(ordered) - 1) // 2]  # the median run (lower middle if even)
+        out[path]["runs_total_s"] = [run["total_s"] for run in runs[path]]
+        out[path]["median_total_s"] = statistics.median(out[path]["runs_total_s"])
+    if len(paths) == 2:
+        fast, ref = recs["fast"][0], recs["reference"][0]
+        out["identical"] = bool(
+            np.array_equal(fast.items, ref.items) and np.array_equal(fast.scores, ref.scores)
+        )
+        out["ratio"] = out["reference"]["median_total_s"] / out["fast"]["median_total_s"]
+    return out
+
+
 def run_model(name: str, train: Any, test: Any, args: argparse.Namespace) -> dict[str, Any]:
     from threadpoolctl import threadpool_limits
 
@@ -243,10 +334,19 @@ def run_model(name: str, train: Any, test: Any, args: argparse.Namespace) -> dic
         "fit_peak_rss_mb": fit.peak_mb,
         "fit_rss_over_start_mb": fit.over_mb,
     }
-    row["ours"] = our_evaluation(model, train, relevant, args.scoring_threads)
+    if model._sparse_scores:
+        compared = topk_comparison(model, train, relevant, args)
+        row["ours"] = compared.get("fast", compared.get("reference"))
+        if "fast" in compared and "reference" in compared:
+            row["dense_topk"] = compared["reference"]
+            row["topk_identical"] = compared["identical"]
+            row["topk_ratio"] = compared["ratio"]
+        row["topk"] = args.topk
+    else:
+        row["ours"] = our_evaluation(model, train, relevant, args.scoring_threads)
     if name == "ALS":
         row["implicit"] = implicit_evaluation(model, model.seen_, relevant, args.scoring_threads)
-    if args.profile and name in ("ALS", "EASE"):
+    if args.profile and name in ("ALS", "EASE", "ItemKNN"):
         row["profile"] = profile_recommend(model, train, args.scoring_threads)
     del model
     return row
@@ -271,7 +371,12 @@ def print_report(report: dict[str, Any]) -> None:
                     f"| - | - | - |  <!-- {row['skipped']} -->"
                 )
                 continue
-            sides = [("reelflow " + mname, row["ours"], row["fit_s"], row["fit_peak_rss_mb"])]
+            label = "reelflow " + mname
+            if row.get("topk") == "reference":
+                label += " (dense top-k, before)"
+            sides = [(label, row["ours"], row["fit_s"], row["fit_peak_rss_mb"])]
+            if "dense_topk" in row:
+                sides.append((f"{label}, dense top-k (before)", row["dense_topk"], None, None))
             if "implicit" in row:
                 sides.append(("implicit recommend (same factors)", row["implicit"], None, None))
             for label, ev, fit_s, fit_mb in sides:
@@ -290,10 +395,12 @@ def print_report(report: dict[str, Any]) -> None:
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for dname, entry in report["datasets"].items():
         for mname, row in entry["models"].items():
-            for side in ("ours", "implicit"):
+            for side in ("ours", "dense_topk", "implicit"):
                 if side in row:
                     ev = row[side]
-                    label = mname if side == "ours" else "implicit.recommend"
+                    label = {"ours": mname, "dense_topk": f"{mname} dense top-k"}.get(
+                        side, "implicit.recommend"
+                    )
                     print(
                         f"| {dname} | {label} | {ev['recommend_s']:.2f} | "
                         f"{ev['ids_to_index_s']:.2f} | {ev['metrics_s']:.2f} | "
@@ -306,15 +413,32 @@ def print_report(report: dict[str, Any]) -> None:
         if "profile" in row
     ]
     if profiles:
-        names = [k for k in profiles[0][2] if k != "batch_rows"]
+        names = list(dict.fromkeys(k for p in profiles for k in p[2] if k != "batch_rows"))
         print("\nProfile of our recommend loop (s per step, summed over batches)\n")
         print("| data | model | rows/batch | " + " | ".join(names) + " |")
         print("| --- | --- | ---: | " + " | ".join("---:" for _ in names) + " |")
         for d, m, prof in profiles:
             print(
                 f"| {d} | {m} | {prof['batch_rows']} | "
-                + " | ".join(f"{prof[n]:.2f}" for n in names)
+                + " | ".join(f"{prof[n]:.2f}" if n in prof else "-" for n in names)
                 + " |"
+            )
+    compared = [
+        (d, m, row)
+        for d, e in report["datasets"].items()
+        for m, row in e["models"].items()
+        if "dense_topk" in row
+    ]
+    if compared:
+        print("\nTop k of sparse scores: shipped (top_k_sparse) vs dense path, same fitted model\n")
+        print("| data | model | runs | fast median (s) | dense median (s) | ratio | identical |")
+        print("| --- | --- | ---: | ---: | ---: | ---: | --- |")
+        for d, m, row in compared:
+            fast, dense = row["ours"], row["dense_topk"]
+            print(
+                f"| {d} | {m} | {len(fast['runs_total_s'])} | {fast['median_total_s']:.2f} | "
+                f"{dense['median_total_s']:.2f} | {row['topk_ratio']:.1f}x | "
+                f"{'yes' if row['topk_identical'] else 'NO'} |"
             )
     threads = report["threads"]
     print(
@@ -334,6 +458,15 @@ def main() -> None:
     parser.add_argument("--fit-threads", type=int, default=2)
     parser.add_argument("--ease-max-items", type=int, default=10_000)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--topk",
+        choices=["fast", "reference", "both"],
+        default="fast",
+        help="ItemKNN: shipped sparse top k, the dense path it replaced, or both (compared)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="evaluation runs per --topk path (median kept)"
+    )
     parser.add_argument("--tag", default="")
     args = parser.parse_args()
 

@@ -23,6 +23,7 @@ from reelflow.models._topk import (
     item_labels,
     mask_seen,
     top_k,
+    top_k_sparse,
 )
 
 if TYPE_CHECKING:
@@ -39,6 +40,9 @@ class Recommender:
     """Names of the learned arrays (beyond the ids and seen matrix) that ``save`` writes."""
     _cell_bytes: ClassVar[int] = 8
     """Working memory per (user, item) score: the model's float32 output plus one copy."""
+    _sparse_scores: ClassVar[bool] = False
+    """True when ``_score_batch_sparse`` gives known users' scores as a sparse matrix (absent
+    entries score 0); ``recommend`` then takes the top k with ``top_k_sparse``, same result."""
 
     users_: IdIndex
     items_: IdIndex
@@ -110,6 +114,10 @@ class Recommender:
         """Scores ``(len(user_idx), n_items)`` for known users, as a new array the caller owns."""
         raise NotImplementedError
 
+    def _score_batch_sparse(self, user_idx: np.ndarray) -> sp.csr_matrix:
+        """``_score_batch``'s scores as a float32 CSR matrix, for models with ``_sparse_scores``."""
+        raise NotImplementedError
+
     def _fallback_scores(self, n: int, context: np.ndarray | None) -> np.ndarray:
         """Scores for ``n`` users unseen in training: training interaction counts per item."""
         return np.tile(self.item_counts_.astype(np.float32), (n, 1))
@@ -152,6 +160,13 @@ class Recommender:
         scores = np.empty((len(user_idx), k), dtype=np.float32)
         for start in range(0, len(user_idx), rows):
             part = slice(start, start + rows)
+            if self._sparse_scores and codes is None and (user_idx[part] >= 0).all():
+                seen = self.seen_[user_idx[part]] if exclude_seen else None
+                sparse = self._score_batch_sparse(user_idx[part])
+                positions[part], scores[part] = top_k_sparse(
+                    sparse, k, exclude=seen, columns=candidates
+                )
+                continue
             block = self._scores(user_idx[part], None if codes is None else codes[part])
             if exclude_seen:
                 mask_seen(block, self.seen_, user_idx[part])

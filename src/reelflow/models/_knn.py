@@ -24,6 +24,7 @@ class ItemKNN(Recommender):
     """
 
     _learned = ("similarity_",)
+    _sparse_scores = True
 
     def __init__(self, k: int = 100, shrinkage: float = 10.0) -> None:
         self.k = k
@@ -61,4 +62,7 @@ class ItemKNN(Recommender):
         )
 
     def _score_batch(self, user_idx: np.ndarray, context: np.ndarray | None) -> np.ndarray:
-        return np.asarray((self.seen_[user_idx] @ self.similarity_).toarray(), dtype=np.float32)
+        return np.asarray(self._score_batch_sparse(user_idx).toarray(), dtype=np.float32)
+
+    def _score_batch_sparse(self, user_idx: np.ndarray) -> sp.csr_matrix:
+        return sp.csr_matrix(self.seen_[user_idx] @ self.similarity_, dtype=np.float32)
