@@ -22,7 +22,7 @@ from reelflow.data import Interactions  # noqa: E402
 from reelflow.models._base import Recommender  # noqa: E402
 from reelflow.models._baselines import MostPopular, Random  # noqa: E402
 from reelflow.models._ease import EASE  # noqa: E402
-from reelflow.models._implicit import ALS, BPR  # noqa: E402
+from reelflow.models._implicit import ALS, BPR, confidence_weights  # noqa: E402
 from reelflow.models._knn import ItemKNN  # noqa: E402
 
 ML100K = Path(__file__).resolve().parents[3] / "shared/data/movielens-100k/ml-100k/u.data"
@@ -60,10 +60,23 @@ class TestEASE(RecommenderConformance):
 
 
 class TestALS(RecommenderConformance):
-    bad_params = {"factors": 0, "alpha": -1.0, "iterations": 1.5, "random_state": "x"}
+    bad_params = {
+        "factors": 0,
+        "alpha": -1.0,
+        "iterations": 1.5,
+        "random_state": "x",
+        "weighting": "idf",
+    }
 
     def make_model(self) -> Recommender:
         return ALS(factors=8, iterations=5, random_state=0, num_threads=2)
+
+
+class TestALSWeighted(RecommenderConformance):
+    bad_params = {"weighting": None}
+
+    def make_model(self) -> Recommender:
+        return ALS(factors=8, iterations=5, random_state=0, num_threads=2, weighting="bm25")
 
 
 class TestBPR(RecommenderConformance):
@@ -139,6 +152,62 @@ def test_item_knn_keeps_at_most_k_neighbours() -> None:
 def test_bpr_item_factors_carry_a_bias_column() -> None:
     model = BPR(factors=4, iterations=2, random_state=0).fit(structured_log())
     assert model.item_factors_.shape == (100, 5)
+
+
+@pytest.mark.parametrize("weighting", ["tfidf", "bm25"])
+def test_als_weighting_matches_implicits_functions(weighting: str) -> None:
+    from implicit.nearest_neighbours import bm25_weight, tfidf_weight
+
+    matrix = structured_log().csr(binary=True)
+    if weighting == "tfidf":
+        expected = tfidf_weight(matrix.T.tocsr()).T  # implicit's examples: items are documents
+    else:
+        expected = bm25_weight(matrix.T.tocsr(), K1=100, B=0.8).T
+    ours = confidence_weights(matrix, weighting)
+    assert ours.dtype == np.float32 and (ours.indptr == matrix.indptr).all()
+    np.testing.assert_allclose(ours.toarray(), expected.toarray(), rtol=1e-5)
+
+
+def test_als_weighting_none_is_the_binary_matrix_and_the_default() -> None:
+    matrix = structured_log().csr(binary=True)
+    assert confidence_weights(matrix, "none") is matrix
+    assert ALS().weighting == "none"
+
+
+@pytest.mark.parametrize("weighting", ["tfidf", "bm25"])
+def test_als_weighting_keeps_confidence_positive_for_users_who_saw_everything(
+    weighting: str,
+) -> None:
+    frame = pd.DataFrame({"user_id": [1, 1, 1, 2, 3, 3], "item_id": ["a", "b", "c", "a", "b", "c"]})
+    matrix = Interactions.from_pandas(frame).csr(binary=True)
+    weights = confidence_weights(matrix, weighting)
+    assert (weights.data > 0).all()  # user 1's idf, log(3) - log(4), is floored
+    model = ALS(factors=2, iterations=3, random_state=0, weighting=weighting)
+    assert np.isfinite(model.fit(Interactions.from_pandas(frame)).user_factors_).all()
+
+
+def test_als_weighting_changes_the_model_and_round_trips(tmp_path: Path) -> None:
+    data = structured_log()
+    users = data.users.ids[:20]
+    plain = ALS(factors=8, iterations=5, random_state=0).fit(data)
+    tfidf = ALS(factors=8, iterations=5, random_state=0, weighting="tfidf").fit(data)
+    assert not np.allclose(plain.user_factors_, tfidf.user_factors_)
+    loaded = Recommender.load(tfidf.save(tmp_path / "m"))
+    assert isinstance(loaded, ALS) and loaded.weighting == "tfidf"
+    np.testing.assert_array_equal(loaded.recommend(users).items, tfidf.recommend(users).items)
+
+
+def test_als_saved_before_weighting_existed_loads_as_unweighted(tmp_path: Path) -> None:
+    import json
+
+    model = ALS(factors=4, iterations=2, random_state=0).fit(structured_log())
+    path = model.save(tmp_path / "m")
+    meta = json.loads((path / "params.json").read_text())
+    del meta["params"]["weighting"]
+    (path / "params.json").write_text(json.dumps(meta))
+    loaded = ALS.load(path)
+    assert loaded.weighting == "none"
+    np.testing.assert_array_equal(loaded.item_factors_, model.item_factors_)
 
 
 def test_random_is_reproducible_across_calls_but_differs_by_seed() -> None:

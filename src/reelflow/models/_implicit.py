@@ -4,6 +4,13 @@
 0 = all cores), so BLAS is limited to one thread during training with ``threadpoolctl``, as
 implicit recommends (a threaded BLAS inside its threads can be many times slower). Scoring is
 ``user_factors_ @ item_factors_.T`` a batch of users at a time.
+
+``ALS(weighting=...)`` reweights the binary matrix before training, the way implicit's
+``tfidf_weight`` and ``bm25_weight`` (K1=100, B=0.8) weight the item x user matrix in implicit's
+examples: items are the documents and users the terms, so a user's idf is
+``log(n_items) - log1p(n_user_items)`` (floored at a tiny positive value, so that a user who
+rated nearly every item keeps a positive confidence) and, for BM25, an item's length is its
+interaction count.
 """
 
 from __future__ import annotations
@@ -13,10 +20,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
+from reelflow._errors import ModelError
 from reelflow.models._base import Recommender, check_float, check_int, check_seed
 
 if TYPE_CHECKING:
     from reelflow.data import Interactions
+
+WEIGHTINGS = ("none", "tfidf", "bm25")
+BM25_K1 = 100.0
+BM25_B = 0.8
+_IDF_FLOOR = 1e-6
 
 
 class _Factorization(Recommender):
@@ -52,10 +65,12 @@ class _Factorization(Recommender):
 
 
 class ALS(_Factorization):
-    """Implicit-feedback ALS (Hu, Koren & Volinsky 2008): confidence ``1 + alpha`` on interactions.
+    """Implicit-feedback ALS (Hu, Koren & Volinsky 2008), trained by implicit.
 
-    Reproducible for a fixed ``random_state`` with any ``num_threads`` (each row is solved
-    independently).
+    An interaction's confidence is ``alpha * w`` (implicit's convention; unobserved cells weigh
+    1), where ``w`` is 1 for ``weighting="none"``, the user's idf for ``"tfidf"`` and the BM25
+    weight for ``"bm25"`` (see the module docstring). Reproducible for a fixed ``random_state``
+    with any ``num_threads`` (each row is solved independently).
     """
 
     def __init__(
@@ -66,6 +81,7 @@ class ALS(_Factorization):
         alpha: float = 1.0,
         random_state: int | None = None,
         num_threads: int = 0,
+        weighting: str = "none",
     ) -> None:
         self.factors = factors
         self.regularization = regularization
@@ -73,10 +89,16 @@ class ALS(_Factorization):
         self.alpha = alpha
         self.random_state = random_state
         self.num_threads = num_threads
+        self.weighting = weighting
 
     def _check_params(self) -> None:
         self._check_common()
         check_float(self, "alpha", positive=True)
+        if not isinstance(self.weighting, str) or self.weighting not in WEIGHTINGS:
+            raise ModelError(
+                f"ALS(weighting={self.weighting!r}) is invalid; pass one of: "
+                f"{', '.join(WEIGHTINGS)}"
+            )
 
     def _fit(self, matrix: sp.csr_matrix, data: Interactions) -> None:
         from implicit.cpu.als import AlternatingLeastSquares
@@ -91,7 +113,32 @@ class ALS(_Factorization):
                 random_state=self.random_state,
                 num_threads=self.num_threads,
             )
-        self._train(model, matrix)
+        self._train(model, confidence_weights(matrix, self.weighting))
+
+
+def confidence_weights(matrix: sp.csr_matrix, weighting: str) -> sp.csr_matrix:
+    """``matrix`` (users x items, binary) with each interaction weighted by ``weighting``.
+
+    ``"tfidf"`` and ``"bm25"`` equal implicit's ``tfidf_weight`` and ``bm25_weight(K1=100,
+    B=0.8)`` applied to the item x user matrix, transposed back, except that the user idf is
+    floored at 1e-6 instead of reaching 0 or below (a user with ``n_items - 1`` items or more).
+    """
+    if weighting == "none":
+        return matrix
+    n_users, n_items = matrix.shape
+    per_user = np.diff(matrix.indptr)
+    idf = np.maximum(np.log(float(n_items)) - np.log1p(per_user), _IDF_FLOOR)
+    rows = np.repeat(np.arange(n_users), per_user)
+    weights = np.sqrt(matrix.data.astype(np.float64)) * idf[rows]
+    if weighting == "bm25":
+        lengths = np.bincount(matrix.indices, weights=matrix.data, minlength=n_items)
+        norm = (1.0 - BM25_B) + BM25_B * lengths / max(float(lengths.mean()), 1e-12)
+        data = matrix.data.astype(np.float64)
+        weights = data * (BM25_K1 + 1.0) / (BM25_K1 * norm[matrix.indices] + data) * idf[rows]
+    return sp.csr_matrix(
+        (weights.astype(np.float32), matrix.indices.copy(), matrix.indptr.copy()),
+        shape=matrix.shape,
+    )
 
 
 class BPR(_Factorization):
