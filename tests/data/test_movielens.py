@@ -238,18 +238,28 @@ def test_a_bad_download_is_an_error_and_leaves_nothing(
     assert list(cache.iterdir()) == []
 
 
-def test_unknown_checksums_check_only_that_something_arrived(
+def test_without_a_pinned_checksum_the_published_md5_is_checked(
     server: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _zip(server, "ml-10m")
+    payload = _zip(server, "ml-10m")
+    (server / "ml-10m.zip.md5").write_text(f"{hashlib.md5(payload).hexdigest()}  ml-10m.zip\n")
     monkeypatch.setitem(_movielens.ARCHIVES, "ml-10m", Archive())
     movielens = load_movielens("ml-10m", cache_dir=tmp_path / "cache")
     assert movielens.path == tmp_path / "cache" / "ml-10m"
-    (server / "ml-32m.zip").write_bytes(b"")
+
     monkeypatch.setitem(_movielens.ARCHIVES, "ml-32m", Archive())
+    _zip(server, "ml-32m")
+    with pytest.raises(DataError, match=r"ml-32m.zip.md5 could not be read"):
+        load_movielens("ml-32m", cache_dir=tmp_path / "cache")
+    (server / "ml-32m.zip.md5").write_text("0" * 32)
+    with pytest.raises(DataError, match="not the 0000"):
+        load_movielens("ml-32m", cache_dir=tmp_path / "cache")
+    (server / "ml-32m.zip").write_bytes(b"")
+    (server / "ml-32m.zip.md5").write_text(hashlib.md5(b"").hexdigest())
     with pytest.raises(DataError, match="downloaded empty"):
         load_movielens("ml-32m", cache_dir=tmp_path / "cache")
     (server / "ml-32m.zip").write_bytes(b"not a zip")
+    (server / "ml-32m.zip.md5").write_text(hashlib.md5(b"not a zip").hexdigest())
     with pytest.raises(DataError, match="not a valid zip"):
         load_movielens("ml-32m", cache_dir=tmp_path / "cache")
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["ml-10m"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import shutil
 import tempfile
 import urllib.error
@@ -33,6 +34,10 @@ class Archive:
     sha256: str | None = None
     size: int | None = None
     members: Mapping[str, str] = field(default_factory=dict)
+
+
+MD5_SUFFIX = ".md5"  # GroupLens publishes <archive>.md5 beside each zip
+_MD5 = re.compile(r"\b([0-9a-fA-F]{32})\b")
 
 
 def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -70,12 +75,14 @@ def fetch(name: str, url: str, archive: Archive, root: Path, *, download: bool =
 
 def _download(url: str, dest: Path, archive: Archive) -> None:
     log.info("downloading %s", url)
-    digest = hashlib.sha256()
+    published_md5 = None if archive.sha256 is not None else _published_md5(url)
+    digest, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
     size = 0
     try:
         with urllib.request.urlopen(url, timeout=60) as response, dest.open("wb") as out:
             while block := response.read(_BLOCK):
                 digest.update(block)
+                md5.update(block)
                 out.write(block)
                 size += len(block)
     except (urllib.error.URLError, OSError) as exc:
@@ -85,6 +92,28 @@ def _download(url: str, dest: Path, archive: Archive) -> None:
             "it yourself and pass the folder"
         ) from None
     _check_download(url, size, digest.hexdigest(), archive)
+    if published_md5 is not None and md5.hexdigest() != published_md5:
+        raise DataError(
+            f"{url} has MD5 {md5.hexdigest()}, not the {published_md5} published in "
+            f"{url}{MD5_SUFFIX}; the download is corrupt: try again, or pass an extracted folder"
+        )
+
+
+def _published_md5(url: str) -> str:
+    """The MD5 the site publishes beside the archive, for archives with no pinned SHA-256."""
+    try:
+        with urllib.request.urlopen(url + MD5_SUFFIX, timeout=60) as response:
+            text = response.read(4096).decode("ascii", "replace")
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DataError(
+            f"no checksum is pinned for {url} and {url}{MD5_SUFFIX} could not be read "
+            f"({reason}); download and check it yourself, then pass the extracted folder"
+        ) from None
+    match = _MD5.search(text)
+    if match is None:
+        raise DataError(f"{url}{MD5_SUFFIX} holds no MD5 checksum; pass an extracted folder")
+    return match.group(1).lower()
 
 
 def _check_download(url: str, size: int, sha256: str, archive: Archive) -> None:
