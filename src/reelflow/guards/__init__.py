@@ -16,7 +16,14 @@ from reelflow.guards._result import (
 )
 
 if TYPE_CHECKING:
-    from reelflow.guards._drift import DRIFT_METHODS, DriftReport, column_drift, drift
+    from reelflow.guards._drift import (
+        DRIFT_METHODS,
+        DriftReport,
+        column_drift,
+        drift,
+        popularity_drift,
+        score_drift,
+    )
     from reelflow.guards._expectations import expect_like_reference
     from reelflow.guards._gates import (
         Gate,
@@ -62,8 +69,10 @@ __all__ = [
     "no_nan_scores",
     "not_degenerate",
     "not_worse_than_champion",
+    "popularity_drift",
     "raise_on_blocking",
     "render_guard_report",
+    "score_drift",
     "verdict",
 ]
 
@@ -74,6 +83,8 @@ __getattr__ = lazy_exports(
         "DriftReport": "reelflow.guards._drift",
         "column_drift": "reelflow.guards._drift",
         "drift": "reelflow.guards._drift",
+        "popularity_drift": "reelflow.guards._drift",
+        "score_drift": "reelflow.guards._drift",
         "expect_like_reference": "reelflow.guards._expectations",
         "Gate": "reelflow.guards._gates",
         "GateContext": "reelflow.guards._gates",

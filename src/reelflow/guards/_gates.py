@@ -15,7 +15,6 @@ import numpy as np
 
 from reelflow.guards._result import GuardResult, Severity
 
-
 LOWER_IS_BETTER = frozenset({"popularity_bias", "rmse", "mae"})
 """Metrics where a smaller value is better: the gates compare them the other way round."""
 
