@@ -319,3 +319,23 @@ def test_registering_with_data_keeps_a_reference_profile(registry: Registry, spl
     assert len(profile["scores"]) == profile["sample_users"] * profile["k"]
     assert 0 < profile["coverage"] <= 1
     assert registry.store.check().orphans == [], "the profile object is referenced"
+
+
+def test_importance_history_and_the_stability_gate(registry: Registry, split: Split) -> None:
+    from reelflow.guards import importance_stable
+
+    model = MostPopular().fit(split.train)
+    registry.register("recs", model, importance={"a": 0.7, "b": 0.3}, verify=False)
+    registry.register("recs", model, verify=False)  # no importance: skipped in the history
+    registry.register("recs", model, importance={"a": 0.1, "b": 0.2, "c": 0.7}, verify=False)
+    history = registry.importance_history("recs")
+    assert [h["version"] for h in history] == [1, 3]
+    assert history[1]["importance"] == {"a": 0.1, "b": 0.2, "c": 0.7}
+    registry.promote("recs", 1)
+    promotion = registry.promote(
+        "recs", 3, gates=[importance_stable(severity="block")], raise_on_refusal=False
+    )
+    assert promotion.status == "refused"
+    names = {r.name: r for r in promotion.results}
+    assert not names["feature_importance:rank_correlation"].passed
+    assert "c" in names["feature_importance:appeared"].message
