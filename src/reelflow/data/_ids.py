@@ -45,7 +45,11 @@ class IdIndex:
 
     def indices(self, ids: Sequence[Any] | np.ndarray, *, missing: int | None = None) -> np.ndarray:
         """The index of each id; unknown ids raise, or map to ``missing`` when it is given."""
-        found = self._lookup.get_indexer(pd.Index(_as_id_array(ids)))
+        array = _as_id_array(ids)
+        if len(array) <= _FEW_IDS:  # one request's users: a dict lookup, not a hash-table probe
+            found = np.fromiter((self._positions.get(v, -1) for v in array.tolist()), np.int64)
+        else:
+            found = self._lookup.get_indexer(pd.Index(array))
         if missing is None and (found < 0).any():
             unknown = np.asarray(ids, dtype=object)[found < 0][:3].tolist()
             raise DataError(f"unknown ids {unknown}: they are not in this data set")
@@ -60,9 +64,17 @@ class IdIndex:
         lookup: pd.Index = pd.Index(self.ids)
         return lookup
 
+    @cached_property
+    def _positions(self) -> dict[Any, int]:
+        """Id -> index as a dict, for lookups of a few ids (built on first use)."""
+        return {value: i for i, value in enumerate(self.ids.tolist())}
+
     def labels(self, indices: np.ndarray) -> np.ndarray:
         """The ids of ``indices`` (any shape)."""
         return np.asarray(self.ids[np.asarray(indices)])
+
+
+_FEW_IDS = 32
 
 
 def _as_id_array(values: Any) -> np.ndarray:

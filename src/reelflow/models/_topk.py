@@ -70,9 +70,17 @@ def mask_seen(scores: np.ndarray, seen: sp.csr_matrix, user_idx: np.ndarray) -> 
     rows = np.flatnonzero(user_idx >= 0)
     if not len(rows):
         return
+    if len(rows) <= _FEW_ROWS:  # a server's single users: slice, skip building a sparse block
+        for row in rows:
+            user = user_idx[row]
+            scores[row, seen.indices[seen.indptr[user] : seen.indptr[user + 1]]] = -np.inf
+        return
     block = seen[user_idx[rows]]
     counts = np.diff(block.indptr)
     scores[np.repeat(rows, counts), block.indices] = -np.inf
+
+
+_FEW_ROWS = 16
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
