@@ -1,6 +1,7 @@
 """Offline evaluation: metrics, protocols, the benchmark API and the leaderboard."""
 
 from reelflow.bench._benchmark import BenchmarkResult, benchmark
+from reelflow.bench._business import discovery_at_k, engagement_at_k, retention_at_k
 from reelflow.bench._leaderboard import Leaderboard
 from reelflow.bench._metrics import (
     MetricResult,
@@ -14,6 +15,7 @@ from reelflow.bench._metrics import (
     rmse,
 )
 from reelflow.bench._metrics_beyond import (
+    METRIC_KINDS,
     catalog_coverage,
     evaluate_topk,
     gini_index,
@@ -24,12 +26,15 @@ from reelflow.bench._metrics_beyond import (
 from reelflow.bench._stats import bootstrap_ci, paired_test
 
 __all__ = [
+    "METRIC_KINDS",
     "BenchmarkResult",
     "Leaderboard",
     "MetricResult",
     "benchmark",
     "bootstrap_ci",
     "catalog_coverage",
+    "discovery_at_k",
+    "engagement_at_k",
     "evaluate_topk",
     "gini_index",
     "hit_rate_at_k",
@@ -43,5 +48,6 @@ __all__ = [
     "popularity_bias",
     "precision_at_k",
     "recall_at_k",
+    "retention_at_k",
     "rmse",
 ]

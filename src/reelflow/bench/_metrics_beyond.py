@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from reelflow._errors import DataError
+from reelflow.bench._business import BUSINESS, HEAD_SHARE, Proxies
 from reelflow.bench._metrics import (
     PAD,
     RANKING,
@@ -30,6 +31,13 @@ _NAME = re.compile(r"^([a-z_]+)(?:@(\d+))?$")
 _ALIASES = {"hitrate": "hit_rate", "hr": "hit_rate", "catalog_coverage": "coverage"}
 BEYOND = ("coverage", "gini", "novelty", "popularity_bias")
 DEFAULT_METRICS = ("ndcg@10", "recall@20", "precision@10", "map@10", "mrr", "coverage")
+METRIC_KINDS: dict[str, str] = {
+    **{kind: "technical" for kind in (*RANKING, *BEYOND, "rmse", "mae")},
+    **{kind: "business" for kind in BUSINESS},
+}
+"""Each metric kind's family: ``"technical"`` (accuracy, beyond-accuracy, rating error) or
+``"business"`` (an offline proxy of a business outcome), for reports to show them apart."""
+_HIT_BASED = {"retention", "discovery"}  # business proxies that read the shared hit lookup
 
 
 def item_popularity(train: Any) -> np.ndarray:
@@ -75,23 +83,43 @@ def evaluate_topk(
     *,
     users: Any = None,
     train: Any = None,
+    min_hits: int = 1,
+    head_share: float = HEAD_SHARE,
 ) -> dict[str, MetricResult]:
     """Several metrics from one hit lookup, keyed by the names asked for ("ndcg@10", "mrr").
 
     Names: ndcg, recall, precision, map, mrr, hit_rate, coverage, gini, novelty,
-    popularity_bias, each with an optional ``@k`` (k <= the list width, the width without it);
-    novelty and popularity_bias need ``train`` (training users x items matrix or Interactions).
+    popularity_bias, engagement, retention, discovery, each with an optional ``@k`` (k <= the
+    list width, the width without it); novelty, popularity_bias and discovery need ``train``
+    (training users x items matrix or Interactions). engagement reads ``relevant``'s values as
+    weights; ``min_hits`` is retention's bar and ``head_share`` discovery's head (see the
+    "Business proxies" section of docs/metrics.md).
     """
     csr, items = inputs(recommended, relevant, users)
     wanted = {name: parse_metric(name, items.shape[1]) for name in metrics}
-    ranking_ks = [k for kind, k in wanted.values() if kind in RANKING]
-    hits = lookup(csr, items[:, : max(ranking_ks)]) if ranking_ks else items[:, :0]
+    hit_ks = [k for kind, k in wanted.values() if kind in RANKING or kind in _HIT_BASED]
+    hits = lookup(csr, items[:, : max(hit_ks)]) if hit_ks else items[:, :0]
     n_rel = np.diff(csr.indptr)
     popularity = _train_popularity(train, csr.shape[1], {kind for kind, _ in wanted.values()})
+    cuts: dict[str, list[int]] = {}
+    for kind, k in wanted.values():
+        cuts.setdefault(kind, []).append(k)
+    proxies = Proxies(
+        csr,
+        items,
+        hits,
+        {kind: ks for kind, ks in cuts.items() if kind in BUSINESS},
+        users=users,
+        train=train,
+        min_hits=min_hits,
+        head_share=head_share,
+    )
     results: dict[str, MetricResult] = {}
     for name, (kind, k) in wanted.items():
         if kind in RANKING:
             results[name] = per_user_result(f"{kind}@{k}", RANKING[kind](hits[:, :k], n_rel))
+        elif kind in BUSINESS:
+            results[name] = proxies.result(kind, k)
         else:
             results[name] = _beyond(kind, items[:, :k], csr.shape[1], popularity)
     return results
@@ -101,8 +129,8 @@ def parse_metric(name: str, width: int) -> tuple[str, int]:
     """``"ndcg@10"`` as ``("ndcg", 10)``; without ``@k`` the whole list width is used."""
     match = _NAME.match(name.strip().lower())
     kind = _ALIASES.get(match.group(1), match.group(1)) if match else ""
-    if kind not in RANKING and kind not in BEYOND:
-        known = ", ".join([*RANKING, *BEYOND])
+    if kind not in RANKING and kind not in BEYOND and kind not in BUSINESS:
+        known = ", ".join([*RANKING, *BEYOND, *BUSINESS])
         raise DataError(f"unknown metric '{name}'; use one of {known}, optionally with @k")
     cut = match.group(2) if match else None
     return kind, check_k(None if cut is None else int(cut), width)

@@ -17,6 +17,8 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
+from reelflow.bench._metrics_beyond import METRIC_KINDS
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from rich.progress import Progress as RichBar
@@ -217,9 +219,38 @@ def html_report(result: BenchmarkResult) -> str:
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>reelflow benchmark</title>"
         f"<style>{_STYLE}</style></head><body><h1>Benchmark</h1><ul>{items}</ul>"
-        f"{display_table(result).to_html(index=False, border=0)}{images}"
+        f"{_html_tables(result)}{images}"
         f"<h2>Models</h2>{models.to_html(index=False, border=0)}</body></html>\n"
     )
+
+
+def _html_tables(result: BenchmarkResult) -> str:
+    """The result table; with business proxies among the metrics, one table per family."""
+    table = display_table(result)
+    family = result.table["metric"].map(_family).to_numpy()
+    if "business" not in family:
+        return str(table.to_html(index=False, border=0))
+    parts = []
+    for name, title, note in _FAMILIES:
+        part = table[family == name]
+        if len(part):
+            parts.append(f"<h2>{title}</h2>{note}{part.to_html(index=False, border=0)}")
+    return "".join(parts)
+
+
+_FAMILIES = (
+    ("technical", "Technical metrics", ""),
+    (
+        "business",
+        "Business proxies",
+        "<p>Offline estimates of engagement, retention and discovery from the logged test "
+        "interactions, not the business outcomes themselves (see docs/metrics.md).</p>",
+    ),
+)
+
+
+def _family(metric: str) -> str:
+    return METRIC_KINDS.get(metric.partition("@")[0], "technical")
 
 
 def _inline_code(line: str) -> str:
@@ -252,7 +283,7 @@ def _bars_figure(result: BenchmarkResult) -> Figure:
         has_ci = not part["ci_low"].isna().all()
         colors = [f"C{i % 10}" for i in range(len(part))]
         axes.bar(part["model"], means, yerr=errors if has_ci else None, capsize=4, color=colors)
-        axes.set_title(metric)
+        axes.set_title(f"{metric} (business)" if _family(metric) == "business" else metric)
         axes.tick_params(axis="x", labelrotation=30)
     return figure
 

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from reelflow.models._implicit import ALS, BPR
     from reelflow.models._knn import ItemKNN
     from reelflow.models._mf import BiasedMF
+    from reelflow.models._regional import PerRegion
     from reelflow.models._rerank import LTRReranker
     from reelflow.models._topk import Recommendations
 
@@ -25,6 +26,7 @@ __all__ = [
     "ItemKNN",
     "LTRReranker",
     "MostPopular",
+    "PerRegion",
     "Random",
     "Recommendations",
     "Recommender",
@@ -43,5 +45,6 @@ __getattr__ = lazy_exports(
         "ItemKNN": "reelflow.models._knn",
         "BiasedMF": "reelflow.models._mf",
         "LTRReranker": "reelflow.models._rerank",
+        "PerRegion": "reelflow.models._regional",
     },
 )
