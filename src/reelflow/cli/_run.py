@@ -124,3 +124,34 @@ def _done(outcome: RunOutcome) -> None:
         f"run {outcome.run_id} of {outcome.flow_name} {outcome.status}; "
         f"see it with 'reelflow show {outcome.run_id}'"
     )
+
+
+@cli.command()
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Set a parameter of PersonalizationFlow (repeatable), e.g. -p size=50000.",
+)
+@click.option("--max-workers", type=click.IntRange(min=1), default=None, help=_WORKERS_HELP)
+@click.option("--plain", is_flag=True, help="Plain log lines even in a terminal.")
+def quickstart(params: tuple[str, ...], max_workers: int | None, plain: bool) -> None:
+    """Run the reference personalization flow on a synthetic log: ingest, validate, features,
+    split, train candidates, benchmark, gate and promote (examples/personalization.py)."""
+    from importlib.resources import as_file, files
+
+    from reelflow.flow._display import make_display
+    from reelflow.flow._parameters import parse_assignments
+    from reelflow.flow._runner import run_flow
+
+    with as_file(files("reelflow.examples") / "personalization.py") as flow_file:
+        outcome = run_flow(
+            str(flow_file),
+            parse_assignments(params),
+            max_workers=max_workers,
+            tags=("quickstart",),
+            display=make_display(force_plain=plain),
+        )
+    _done(outcome)

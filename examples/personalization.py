@@ -1,0 +1,1 @@
+../src/reelflow/examples/personalization.py

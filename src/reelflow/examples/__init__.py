@@ -1,0 +1,1 @@
+"""Reference flows shipped with reelflow; ``reelflow quickstart`` runs the personalization one."""

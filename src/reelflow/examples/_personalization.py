@@ -1,0 +1,391 @@
+"""The work behind PersonalizationFlow's steps, kept out of the flow file so that the flow reads
+as the pipeline it is and each piece can be tested on its own."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from reelflow._errors import UsageError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from reelflow.data import Interactions
+    from reelflow.guards import GuardResult
+    from reelflow.models import Recommender
+    from reelflow.registry import Promotion
+
+DEFAULT_CANDIDATES = (
+    "mostpop,mostpop_region,itemknn:k=50|200,ease:l2=100|500,als:factors=64:regularization=10|50,"
+    "ease_region:l2=500,rerank_ease:l2=500:n_candidates=50"
+)
+TECHNICAL = ("ndcg@10", "recall@20", "precision@10", "map@10")
+BUSINESS = ("retention@10", "discovery@10", "coverage@10")
+DAY = 86_400
+
+
+# --- ingest and validate -------------------------------------------------------------------------
+
+
+def ingest(source: str, size: int, seed: int) -> tuple[Interactions, pd.DataFrame]:
+    """The interaction log and the item catalogue of ``source``."""
+    import pandas as pd
+
+    from reelflow.data import Interactions, generate_interactions, load_movielens
+
+    if source == "synthetic":
+        if size < 1000:
+            raise UsageError(f"size={size} is too small; use at least 1000 interactions")
+        n_users, n_items = max(100, size // 40), max(50, size // 100)
+        log = generate_interactions(n_users, n_items, size, seed=seed)
+        catalogue = log.items.assign(item_id=log.items["item_id"].astype(str))
+        return log.interactions, catalogue
+    if source.startswith("movielens:"):
+        movielens = load_movielens(source.partition(":")[2])
+        items = movielens.interactions.items.ids
+        return movielens.interactions, pd.DataFrame({"item_id": items})
+    if not os.path.isfile(source):
+        raise UsageError(f"source {source!r} is not synthetic, movielens:NAME or a file")
+    columns = {"user": "user_id", "item": "item_id", "timestamp": "timestamp"}
+    reader = (
+        Interactions.from_parquet if source.endswith((".parquet", ".pq")) else Interactions.from_csv
+    )
+    log = reader(source, **columns)
+    return log, pd.DataFrame({"item_id": log.items.ids})
+
+
+def describe(log: Interactions) -> str:
+    days = 0.0 if log.timestamp is None else (log.timestamp.max() - log.timestamp.min()) / DAY
+    contexts = ", ".join(log.context) or "none"
+    return (
+        f"{len(log):,} interactions, {log.n_users:,} users x {log.n_items:,} items over "
+        f"{days:.0f} days; contexts: {contexts}"
+    )
+
+
+def previous_log(flow_name: str, run_id: int) -> Interactions | None:
+    """The log of the last successful run of this flow (the reference the data is held to)."""
+    from reelflow import Client
+    from reelflow._errors import ArtifactNotFoundError
+
+    try:
+        runs = [r for r in Client().runs(flow_name) if r.id != run_id and r.successful]
+    except ArtifactNotFoundError:
+        return None
+    for run in runs:
+        try:
+            return run["start"].task["log"]
+        except (KeyError, ArtifactNotFoundError):
+            continue
+    return None
+
+
+def data_guards(
+    log: Interactions, catalogue: pd.DataFrame, previous: Interactions | None
+) -> list[GuardResult]:
+    """Schema, personalization checks and, when there is a previous run, its data as reference."""
+    from reelflow.guards import Column, check_interactions, check_schema, expect_like_reference
+
+    frame = _frame(log)
+    schema = {
+        "user_id": Column(nullable=False),
+        "item_id": Column(nullable=False),
+        "timestamp": Column(nullable=False, min=0),
+    }
+    if "rating" in frame:
+        schema["rating"] = Column(min=0)
+    results = check_schema(frame, schema)
+    results += check_interactions(
+        frame, catalogue=catalogue["item_id"].astype(str), max_duplicate_rate=0.01
+    )
+    if previous is not None:
+        reference = _frame(previous)[list(schema)]
+        results += expect_like_reference(frame[list(schema)], reference, distribution=False)
+    return results
+
+
+def _frame(log: Interactions) -> pd.DataFrame:
+    """The log as a frame with string ids (ids travel as strings through serving, too)."""
+    frame = log.to_pandas()
+    frame["user_id"], frame["item_id"] = frame["user_id"].astype(str), frame["item_id"].astype(str)
+    return frame
+
+
+# --- features and splits -------------------------------------------------------------------------
+
+
+def snapshot_features(log: Interactions) -> tuple[Any, Any]:
+    """User and item features as of the end of the log (Arrow tables), computed on DuckDB."""
+    from reelflow.features import ITEM_FEATURES, USER_FEATURES, compute
+
+    users, items = compute(USER_FEATURES, log), compute(ITEM_FEATURES, log)
+    print(f"features: {users.num_columns - 1} per user, {items.num_columns - 1} per item (DuckDB)")
+    return users, items
+
+
+def temporal_splits(
+    log: Interactions, test_days: int
+) -> tuple[Interactions, Interactions, Interactions, Interactions]:
+    """train/test: the last ``test_days`` days are test; inner/valid: the same cut inside train."""
+    from reelflow.data import temporal_cutoff
+
+    if log.timestamp is None:
+        raise UsageError("the log has no timestamps; a temporal split needs them")
+    end = int(log.timestamp.max())
+    train, test = temporal_cutoff(log, end - test_days * DAY)
+    inner, valid = temporal_cutoff(train, int(train.timestamp.max()) - test_days * DAY)
+    return train, test, inner, valid
+
+
+# --- candidates ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One candidate: a model kind and its parameters."""
+
+    kind: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        shown = ",".join(f"{k}={v}" for k, v in sorted(self.params.items()))
+        return f"{self.kind}({shown})" if shown else self.kind
+
+
+def parse_candidates(text: str) -> list[Spec]:
+    """``"ease:l2=100|500,mostpop"`` as the grid of specs it names."""
+    specs: list[Spec] = []
+    for entry in filter(None, (e.strip() for e in text.split(","))):
+        kind, *assignments = entry.split(":")
+        if kind not in BUILDERS:
+            raise UsageError(f"unknown candidate {kind!r}; use one of {', '.join(BUILDERS)}")
+        grid: list[dict[str, Any]] = [{}]
+        for assignment in assignments:
+            name, _, values = assignment.partition("=")
+            if not name or not values:
+                raise UsageError(f"candidate {entry!r}: write NAME=V or NAME=V1|V2")
+            grid = [{**g, name: _number(v)} for g in grid for v in values.split("|")]
+        specs.extend(Spec(kind, params) for params in grid)
+    if not specs:
+        raise UsageError("no candidates given; e.g. -p candidates=ease,als")
+    return specs
+
+
+def _number(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _rerank(params: dict[str, Any], seed: int) -> Recommender:
+    """LambdaMART over EASE's top ``n_candidates`` (the other parameters are EASE's)."""
+    from reelflow.models import EASE, LTRReranker
+
+    own = {k: params.pop(k) for k in ("n_candidates",) if k in params}
+    return LTRReranker(EASE(**params), random_state=seed, **own)
+
+
+def _regional(name: str) -> Any:
+    """One model per region (users routed by their most frequent region), via ``PerRegion``."""
+
+    def build(params: dict[str, Any], seed: int) -> Recommender:
+        from reelflow import models
+
+        return models.PerRegion(getattr(models, name)(**params), by="region")
+
+    return build
+
+
+def _simple(name: str, **fixed: Any) -> Any:
+    def build(params: dict[str, Any], seed: int) -> Recommender:
+        from reelflow import models
+
+        cls = getattr(models, name)
+        extra = {"random_state": seed} if "random_state" in cls().get_params() else {}
+        return cls(**{**fixed, **extra, **params})
+
+    return build
+
+
+BUILDERS: dict[str, Any] = {
+    "mostpop": _simple("MostPopular"),
+    "mostpop_region": _regional("MostPopular"),
+    "itemknn": _simple("ItemKNN"),
+    "ease": _simple("EASE"),
+    "als": _simple("ALS", num_threads=1),
+    "bpr": _simple("BPR", num_threads=1),
+    "ease_region": _regional("EASE"),
+    "rerank_ease": _rerank,
+}
+
+
+def build(spec: Spec, seed: int) -> Recommender:
+    return BUILDERS[spec.kind](dict(spec.params), seed)  # type: ignore[no-any-return]
+
+
+def validate_candidate(
+    spec: Spec, inner: Interactions, valid: Interactions, seed: int
+) -> dict[str, Any]:
+    """The candidate's validation scores: fitted on ``inner``, ranked for validation users."""
+    from reelflow.bench import benchmark
+    from reelflow.data import Split
+
+    result = benchmark(
+        {spec.label: build(spec, seed)},
+        inner,
+        Split(inner, valid),
+        [*TECHNICAL, *BUSINESS],
+        n_bootstrap=200,
+        seed=seed,
+        progress=False,
+        split_name="temporal validation",
+    )
+    rows = result.table
+    return {
+        "model": spec.label,
+        **{m: float(rows.loc[rows["metric"] == m, "mean"].iloc[0]) for m in rows["metric"]},
+        "fit_s": float(rows["fit_s"].iloc[0]),
+    }
+
+
+def leaderboard(scores: list[dict[str, Any]], metric: str) -> pd.DataFrame:
+    import pandas as pd
+
+    table = pd.DataFrame(scores).sort_values(metric, ascending=False, kind="stable")
+    return table.reset_index(drop=True)
+
+
+def best_spec(specs: list[Spec], board: pd.DataFrame, metric: str) -> Spec:
+    best = str(board.iloc[0]["model"])
+    return next(s for s in specs if s.label == best)
+
+
+def refit_and_test(
+    spec: Spec, train: Interactions, test: Interactions, seed: int
+) -> tuple[Recommender, dict[str, float]]:
+    """The chosen candidate fitted on all training data, and its scores on the test period."""
+    from reelflow.bench import evaluate_topk
+
+    model = build(spec, seed).fit(train)
+    relevant = test.csr(binary=True)
+    users = np.flatnonzero(np.diff(relevant.indptr) > 0)
+    known = train.users.labels(users)
+    recs = model.recommend(known, k=20, unknown_users="popular", **_context(model, train, users))
+    items = test.items.indices(recs.items.ravel(), missing=-1).reshape(recs.items.shape)
+    items[~recs.valid] = -1
+    results = evaluate_topk(items, relevant, [*TECHNICAL, *BUSINESS], users=users, train=train)
+    scores = {name: float(r.mean) for name, r in results.items()}
+    if "watch_fraction" in test.context:  # engagement: watch fractions of the hit items' views
+        import scipy.sparse as sp
+
+        weights = np.asarray(test.context["watch_fraction"], dtype=np.float64)
+        watched = sp.csr_matrix((weights, (test.user, test.item)), shape=relevant.shape)
+        engagement = evaluate_topk(items, watched, ["engagement@10"], users=users)
+        scores["engagement@10"] = float(engagement["engagement@10"].mean)
+    return model, scores
+
+
+def _context(model: Any, train: Interactions, users: np.ndarray) -> dict[str, Any]:
+    """Each user's most frequent region, for models ranked per context."""
+    if getattr(model, "by", None) is None or model.by not in train.context:
+        return {}
+    import pandas as pd
+
+    frame = pd.DataFrame({"user": train.user, "value": train.context[model.by]})
+    home = frame.groupby("user")["value"].agg(lambda v: v.value_counts().index[0])
+    return {"context": home.reindex(users).fillna(home.mode().iloc[0]).to_numpy()}
+
+
+# --- promotion and summary -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the promote step decided, and the evidence."""
+
+    version: int
+    promotion: Promotion
+    results: list[GuardResult]
+    champion_before: int | None
+
+
+def register_and_gate(
+    name: str,
+    model: Recommender,
+    spec: Spec,
+    train: Interactions,
+    test: Interactions,
+    test_scores: dict[str, float],
+    metric: str,
+    min_gain: float,
+) -> Decision:
+    """Register the refitted best and promote it if it beats the champion on the test period."""
+    from reelflow.data import Split
+    from reelflow.guards import (
+        GuardResult,
+        beats_champion,
+        loads_in_fresh_process,
+        no_nan_scores,
+        not_degenerate,
+    )
+    from reelflow.registry import Registry
+
+    registry = Registry()
+    version = registry.register(
+        name, model, metrics=test_scores, data=train, description=spec.label
+    )
+    champion = registry._tables.alias_version(name, "champion")
+    gates = [
+        beats_champion(metric, min_delta=min_gain),
+        no_nan_scores(),
+        not_degenerate(max_top_item_share=0.9),
+        loads_in_fresh_process(),
+    ]
+    promotion = registry.promote(
+        name, version.version, gates=gates, data=Split(train, test), raise_on_refusal=False
+    )
+    recorded = [
+        GuardResult(
+            f"gate:{r.name}",
+            r.passed,
+            "warn",
+            r.value,
+            r.threshold,
+            r.message,
+            {**r.details, "gate_severity": r.severity},
+        )
+        for r in promotion.results
+    ]
+    return Decision(version.version, promotion, recorded, champion)
+
+
+def summary(run_id: int, board: pd.DataFrame, decision: Decision, name: str) -> str:
+    """What a person reads at the end of the run."""
+    shown = board[["model", *TECHNICAL[:2], "retention@10", "coverage@10", "fit_s"]].head(10)
+    lines = [
+        "",
+        "validation leaderboard (temporal, last days of train):",
+        shown.to_string(index=False),
+    ]
+    lines += ["", "promotion gates (against the champion, on the test period):"]
+    lines += [f"  {r.summary()}" for r in decision.results]
+    lines += ["", f"decision: {decision.promotion.summary()}"]
+    if not decision.promotion.promoted and decision.champion_before is not None:
+        lines.append(f"the champion stays {name}:{decision.champion_before}")
+    lines += [
+        "",
+        f"report:   reelflow report {run_id}",
+        f"registry: reelflow models show {name}@champion",
+        f"serve:    reelflow serve {name}@champion",
+        f"at {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
+    ]
+    return "\n".join(lines)
