@@ -55,7 +55,7 @@ def test_model_errors_and_timeouts_get_the_fallback(
     store: Store, registry: Registry, log: Interactions, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     user = known_user(log)
-    service = Service(settings_for(store, budget_ms=300.0), registry)
+    service = Service(settings_for(store, budget_ms=300.0, precompute_mb=0), registry)
     with TestClient(create_app(service)) as client:
         deployment = service.deployment
         assert deployment is not None
@@ -238,3 +238,38 @@ def test_a_full_disk_drops_log_rows_never_requests(
         metrics = client.get("/metrics").text
     assert 'reelflow_request_log_dropped_total{reason="write_failed"} 20.0' in metrics
     assert read_requests(store.config.home, "recs").num_rows == 0
+
+
+def test_precomputed_answers_equal_live_ones(
+    store: Store, registry: Registry, log: Interactions
+) -> None:
+    cached = Service(settings_for(store, max_k=20), registry)
+    live = Service(settings_for(store, max_k=20, precompute_mb=0), registry)
+    with TestClient(create_app(cached)) as fast, TestClient(create_app(live)) as slow:
+        assert cached.deployment is not None and cached.deployment.cache is not None
+        assert live.deployment is not None and live.deployment.cache is None
+        for user in [str(u) for u in log.users.ids[:25]]:
+            for params in ({"k": 7}, {"k": 20}, {"k": 5, "exclude": "1,2,3,4,5,6,7,8"}):
+                ours, theirs = (
+                    c.get(f"/recommendations/{user}", params=params).json() for c in (fast, slow)
+                )
+                assert ours["items"] == theirs["items"], (user, params)
+                assert ours["scores"] == pytest.approx(theirs["scores"], rel=1e-5)
+                assert ours["fallback"] is theirs["fallback"] is None
+
+
+def test_excluding_past_the_stored_depth_asks_the_model(
+    store: Store, registry: Registry, log: Interactions
+) -> None:
+    service = Service(settings_for(store, max_k=5, default_k=5), registry)
+    with TestClient(create_app(service)) as client:
+        deployment = service.deployment
+        assert deployment is not None and deployment.cache is not None
+        user = known_user(log)
+        top = client.get(f"/recommendations/{user}", params={"k": 5}).json()["items"]
+        assert deployment.cached(0, 5, None, frozenset(top)) is None
+        rest = client.get(
+            f"/recommendations/{user}", params={"k": 5, "exclude": ",".join(top)}
+        ).json()
+        assert rest["fallback"] is None and len(rest["items"]) == 5
+        assert not set(rest["items"]) & set(top)

@@ -77,6 +77,13 @@ from reelflow.cli._app import cli
     show_default=True,
     help="Threads per worker that run the model.",
 )
+@click.option(
+    "--precompute-mb",
+    type=click.IntRange(min=0),
+    default=512,
+    show_default=True,
+    help="Memory for every known user's precomputed top --max-k (0: score each request live).",
+)
 @click.option("--access-log", is_flag=True, help="Log every request (slower).")
 def serve(
     ref: str, host: str, port: int, workers: int, access_log: bool, **options: object

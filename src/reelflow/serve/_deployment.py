@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from reelflow._errors import RegistryError
+from reelflow.serve._cache import AnswerCache, precompute
 from reelflow.serve._fallback import PopularityFallback, fallback_from_counts, fallback_from_model
 
 if TYPE_CHECKING:
@@ -35,6 +36,15 @@ class Deployment:
     users: dict[str, int]
     context_name: str | None
     loaded_at: float
+    cache: AnswerCache | None = None
+
+    def cached(
+        self, index: int, k: int, context: str | None, exclude: frozenset[str]
+    ) -> tuple[list[str], list[float]] | None:
+        """The precomputed answer, when there is one that is exact for this request."""
+        if self.cache is None or (self.context_name is not None and context is not None):
+            return None
+        return self.cache.answer(index, k, exclude)
 
     def user_index(self, user_id: str) -> int:
         """The model's index of a user id as sent (-1: unknown, a cold start)."""
@@ -91,6 +101,9 @@ def load_deployment(registry: Registry, ref: str, settings: ServeSettings) -> De
         users=users,
         context_name=getattr(model, "by", None),
         loaded_at=time.time(),
+        cache=precompute(model, settings.max_k, settings.precompute_mb * 2**20)
+        if settings.precompute_mb
+        else None,
     )
     smoke_check(deployment, settings)
     return deployment

@@ -114,7 +114,15 @@ class Service:
         assert deployment is not None, "the service answers only once started"
         indices = [deployment.user_index(u) for u in query.users]
         answers: list[Answer | None] = [None] * len(indices)
-        known = [i for i, index in enumerate(indices) if index >= 0]
+        for position, index in enumerate(indices):
+            found = (
+                None
+                if index < 0
+                else deployment.cached(index, query.k, query.region, query.exclude)
+            )
+            if found is not None:
+                answers[position] = Answer(query.users[position], found[0], found[1])
+        known = [i for i, index in enumerate(indices) if index >= 0 and answers[i] is None]
         reason: str | None = None
         if known:
             lists, reason = await self._model_lists(deployment, [indices[i] for i in known], query)

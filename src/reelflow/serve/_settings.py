@@ -34,6 +34,7 @@ class ServeSettings:
     log_queue_rows: int = 100_000
     smoke_users: int = 50
     model_threads: int = 2
+    precompute_mb: int = 512
 
     def __post_init__(self) -> None:
         checks = [
@@ -46,6 +47,7 @@ class ServeSettings:
             (0.0 <= self.log_sample <= 1.0, "log_sample must be between 0 and 1"),
             (self.log_flush_rows >= 1 and self.log_queue_rows >= 1, "log sizes must be >= 1"),
             (self.model_threads >= 1, "model_threads must be >= 1"),
+            (self.precompute_mb >= 0, "precompute_mb must be >= 0"),
         ]
         for ok, message in checks:
             if not ok:
