@@ -121,3 +121,7 @@ class RegistryError(ReelflowError):
 
 class PromotionRefusedError(RegistryError):
     """A promotion was refused because a blocking gate failed (nothing moved)."""
+
+
+class SmokeCheckFailed(RegistryError):
+    """A version to serve failed its smoke checks (load, answers, latency); nothing swapped."""

@@ -12,17 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from reelflow._errors import RegistryError
+from reelflow._errors import SmokeCheckFailed
 from reelflow.serve._cache import AnswerCache, precompute
 from reelflow.serve._fallback import PopularityFallback, fallback_from_counts, fallback_from_model
 
 if TYPE_CHECKING:
     from reelflow.registry import ModelVersion, Registry
     from reelflow.serve._settings import ServeSettings
-
-
-class SmokeCheckFailed(RegistryError):
-    """A candidate deployment did not pass its smoke checks; the old one keeps serving."""
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from reelflow.serve._deployment import Deployment, SmokeCheckFailed, load_deployment
+from reelflow.serve._deployment import Deployment, load_deployment
 from reelflow.serve._metrics import ServiceMetrics
 from reelflow.serve._request_log import RequestLogger
 from reelflow.serve._requests import Query
@@ -204,7 +204,7 @@ class Service:
     def _try_swap(self, ref: str, target: int, current: int | None) -> dict[str, Any]:
         try:
             candidate = load_deployment(self.registry, ref, self.settings)
-        except (SmokeCheckFailed, Exception) as exc:
+        except Exception as exc:  # a failed smoke check, or anything loading raised
             self.swap.refused, self.swap.last_error = target, f"{ref} refused: {exc}"
             self.metrics.swaps.labels("refused").inc()
             log.warning("hot swap refused: %s", self.swap.last_error)
