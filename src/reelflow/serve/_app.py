@@ -55,7 +55,8 @@ def create_app(service: Service, *, token: str | None = None) -> Starlette:
             region=check_region(params.get("region"), service.regions),
             exclude=check_exclude([e for e in exclude.split(",") if e] if exclude else None, 256),
         )
-        deployment, answers = await service.answer(query)
+        done = service.answer_from_cache(query) or await service.answer(query)
+        deployment, answers = done
         body = {**_model(deployment), **_answer(answers[0])}
         return _done(service, "user", deployment, query, answers, started, body)
 
@@ -72,7 +73,7 @@ def create_app(service: Service, *, token: str | None = None) -> Starlette:
             max_batch=settings.max_batch,
             regions=service.regions,
         )
-        deployment, answers = await service.answer(query)
+        deployment, answers = service.answer_from_cache(query) or await service.answer(query)
         payload = {**_model(deployment), "recommendations": [_answer(a) for a in answers]}
         return _done(service, "batch", deployment, query, answers, started, payload)
 
@@ -132,9 +133,8 @@ def _done(
     body: dict[str, Any],
 ) -> Response:
     seconds = time.perf_counter() - started
-    outcome = "fallback" if any(a.fallback for a in answers) else "ok"
-    service.metrics.requests.labels(endpoint, outcome).inc()
-    service.metrics.latency.labels(endpoint).observe(seconds)
+    fallback = any(a.fallback for a in answers)
+    service.metrics.count_request(endpoint, "fallback" if fallback else "ok", seconds)
     service.log_request(deployment, query, answers, seconds)
     return json_response(body)
 

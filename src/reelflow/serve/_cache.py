@@ -24,6 +24,7 @@ class AnswerCache:
     items: np.ndarray
     scores: np.ndarray
     labels: list[str]
+    lengths: np.ndarray
 
     @property
     def depth(self) -> int:
@@ -33,13 +34,14 @@ class AnswerCache:
         self, index: int, k: int, exclude: frozenset[str]
     ) -> tuple[list[str], list[float]] | None:
         """The user's top k without ``exclude``; None when the stored depth cannot tell."""
-        row, scores, labels = self.items[index], self.scores[index], self.labels
+        labels = self.labels
         if not exclude:
             if k > self.depth:
                 return None
-            top = row[:k]
-            top = top[top >= 0]
-            return [labels[i] for i in top.tolist()], scores[: len(top)].tolist()
+            size = min(k, int(self.lengths[index]))
+            top = self.items[index, :size].tolist()
+            return [labels[i] for i in top], self.scores[index, :size].tolist()
+        row, scores = self.items[index], self.scores[index]
         kept = [j for j, i in enumerate(row.tolist()) if i >= 0 and labels[i] not in exclude]
         if len(kept) < k and row[-1] >= 0:  # the list went deeper than we stored
             return None
@@ -66,4 +68,4 @@ def precompute(model: Any, depth: int, budget_bytes: int) -> AnswerCache | None:
         block[valid] = model.items_.indices(recs.items[valid])
         items[part] = block
         scores[part] = np.where(valid, recs.scores, -np.inf)
-    return AnswerCache(items, scores, labels)
+    return AnswerCache(items, scores, labels, np.count_nonzero(items >= 0, axis=1))

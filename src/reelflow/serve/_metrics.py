@@ -37,10 +37,21 @@ class ServiceMetrics:
         self.swaps = Counter(
             "reelflow_swaps", "Hot swaps attempted, by result.", ["result"], registry=reg
         )
+        self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
         self.log_dropped = Counter(
             "reelflow_request_log_dropped", "Request-log rows dropped, by reason.", ["reason"],
             registry=reg,
         )  # fmt: skip
+
+    def count_request(self, endpoint: str, outcome: str, seconds: float) -> None:
+        """Count one answered request and its latency (labelled children are looked up once)."""
+        key = (endpoint, outcome)
+        children = self._children.get(key)
+        if children is None:
+            children = (self.requests.labels(endpoint, outcome), self.latency.labels(endpoint))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type (all workers' values in multiprocess mode)."""
