@@ -8,12 +8,15 @@ a context, more excluded items than the stored margin) go to the model, within t
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 BATCH_USERS = 2048
+BACKGROUND_BATCH_USERS = 64  # while serving: short GIL holds, so the event loop keeps running
+BACKGROUND_PAUSE_S = 0.001
 
 
 @dataclass(frozen=True)
@@ -49,9 +52,15 @@ class AnswerCache:
         return [labels[row[j]] for j in kept], [float(scores[j]) for j in kept]
 
 
-def precompute(model: Any, depth: int, budget_bytes: int) -> AnswerCache | None:
+def precompute(
+    model: Any, depth: int, budget_bytes: int, *, background: bool = False
+) -> AnswerCache | None:
     """Every known user's top ``depth`` from ``model``, or None when it would not fit in
-    ``budget_bytes`` (8 bytes per stored item)."""
+    ``budget_bytes`` (8 bytes per stored item).
+
+    ``background`` (a hot swap, while the old version serves): small batches with a pause
+    between them, since numpy's top-k holds the GIL and long holds would stall every request.
+    """
     n_users = len(model.users_.ids)
     depth = min(depth, len(model.items_.ids))
     if n_users * depth * 8 > budget_bytes or getattr(model, "by", None) is not None:
@@ -60,8 +69,11 @@ def precompute(model: Any, depth: int, budget_bytes: int) -> AnswerCache | None:
     items = np.full((n_users, depth), -1, dtype=np.int32)
     scores = np.full((n_users, depth), -np.inf, dtype=np.float32)
     ids = np.asarray(model.users_.ids)
-    for start in range(0, n_users, BATCH_USERS):
-        part = slice(start, start + BATCH_USERS)
+    batch = BACKGROUND_BATCH_USERS if background else BATCH_USERS
+    for start in range(0, n_users, batch):
+        if background:
+            time.sleep(BACKGROUND_PAUSE_S)
+        part = slice(start, start + batch)
         recs = model.recommend(ids[part], k=depth)
         valid = recs.valid
         block = np.full(valid.shape, -1, dtype=np.int32)

@@ -79,7 +79,9 @@ class Deployment:
         return self.fallback.answer(k, context, exclude)
 
 
-def load_deployment(registry: Registry, ref: str, settings: ServeSettings) -> Deployment:
+def load_deployment(
+    registry: Registry, ref: str, settings: ServeSettings, *, background: bool = False
+) -> Deployment:
     """Load ``ref`` (and the fallback model), precompute its lists, then smoke-check it: it
     answers a sample of users with finite scores, within the time budget at the median."""
     version = registry.get(ref)
@@ -97,7 +99,9 @@ def load_deployment(registry: Registry, ref: str, settings: ServeSettings) -> De
         users=users,
         context_name=getattr(model, "by", None),
         loaded_at=time.time(),
-        cache=precompute(model, settings.max_k, settings.precompute_mb * 2**20)
+        cache=precompute(
+            model, settings.max_k, settings.precompute_mb * 2**20, background=background
+        )
         if settings.precompute_mb
         else None,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 SERVING_DIR = "serving"
 REQUESTS_DIR = "requests"
 TEMP_SUFFIX = ".tmp"
+CONVERT_ROWS = 256
 
 # Why the fallback answered, when it did (None: the model answered).
 FALLBACK_REASONS = ("cold_start", "timeout", "error", "no_model")
@@ -88,7 +90,11 @@ def _write_day(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pylist(list(rows), schema=arrow_schema())
+    schema, chunks = arrow_schema(), []
+    for start in range(0, len(rows), CONVERT_ROWS):  # short GIL holds: the server keeps answering
+        chunks.append(pa.Table.from_pylist(list(rows[start : start + CONVERT_ROWS]), schema))
+        time.sleep(0)
+    table = pa.concat_tables(chunks)
     folder = partition_dir(home, model, day)
     folder.mkdir(parents=True, exist_ok=True)
     stamp = int(rows[0]["time"].timestamp() * 1000)

@@ -220,7 +220,7 @@ class Service:
 
     def _try_swap(self, ref: str, target: int, current: int | None) -> dict[str, Any]:
         try:
-            candidate = load_deployment(self.registry, ref, self.settings)
+            candidate = load_deployment(self.registry, ref, self.settings, background=True)
         except Exception as exc:  # a failed smoke check, or anything loading raised
             self.swap.refused, self.swap.last_error = target, f"{ref} refused: {exc}"
             self.metrics.swaps.labels("refused").inc()
