@@ -13,14 +13,14 @@ from rich.table import Table
 
 from reelflow._errors import UsageError
 from reelflow.cli._app import cli
+from reelflow.cli._tables import print_results
 
 if TYPE_CHECKING:
-    from reelflow.guards import Gate, GuardResult
+    from reelflow.guards import Gate
     from reelflow.registry import Registry
 
 GATES = "beats:METRIC[:DELTA], not_worse:METRIC[:TOL], latency:P99_MS, coverage:FLOOR, no_nan, "
 GATES += "not_degenerate[:SHARE], loads, importance"
-_STYLE = {"passed": "green", "warning": "yellow", "failed": "red"}
 
 
 @cli.group()
@@ -84,7 +84,8 @@ def show(ref: str) -> None:
     if rows:
         from reelflow.guards import GuardResult
 
-        _print_results(console, [GuardResult.from_record(r) for r in rows], "guard results")
+        results = [GuardResult.from_record(r) for r in rows]
+        print_results(console, results, "guard results", kind="check")
 
 
 @models.command()
@@ -145,7 +146,7 @@ def promote(
         reason=reason,
         raise_on_refusal=False,
     )
-    _print_results(Console(), list(promotion.results), f"promotion {promotion.id}")
+    print_results(Console(), list(promotion.results), f"promotion {promotion.id}", kind="gate")
     click.echo(promotion.summary())
     if not promotion.promoted:
         raise SystemExit(1)
@@ -236,21 +237,3 @@ def _evaluation_data(
             err=True,
         )
     return split
-
-
-def _print_results(console: Console, results: list[GuardResult], title: str) -> None:
-    table = Table(title=title, title_justify="left", box=None)
-    for column in ("status", "gate", "value", "threshold", "message"):
-        table.add_column(column)
-    for result in results:
-        value = "-" if result.value is None else f"{result.value:.4g}"
-        threshold = "-" if result.threshold is None else f"{result.threshold:.4g}"
-        style = _STYLE[result.status]
-        table.add_row(
-            f"[{style}]{result.status}[/]",
-            escape(result.name),
-            value,
-            threshold,
-            escape(result.message),
-        )
-    console.print(table)

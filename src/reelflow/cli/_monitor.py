@@ -8,16 +8,13 @@ from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from reelflow._errors import UsageError
 from reelflow.cli._app import cli
+from reelflow.cli._tables import print_results
 
 if TYPE_CHECKING:
-    from reelflow.guards import GuardResult
-
-_STYLE = {"passed": "green", "warning": "yellow", "failed": "red"}
+    pass
 
 
 @cli.command("monitor")
@@ -92,7 +89,7 @@ def monitor_command(
         thresholds=thresholds,
         severities=dict(_pairs(severity_specs, "severity")),
     )
-    _print_results(Console(), report.results, f"monitor {report.ref}")
+    print_results(Console(), report.results, f"monitor {report.ref}")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     path = report_path or store.config.home / "reports" / f"monitor-{report.model}-{stamp}.html"
     report.to_html(path)
@@ -117,18 +114,3 @@ def _number(key: str, value: str) -> float:
         return float(value)
     except ValueError:
         raise UsageError(f"--threshold {key}={value}: {value!r} is not a number") from None
-
-
-def _print_results(console: Console, results: list[GuardResult], title: str) -> None:
-    table = Table(title=title, title_justify="left", box=None)
-    for column in ("status", "check", "value", "threshold", "message"):
-        table.add_column(column)
-    for result in results:
-        value = "-" if result.value is None else f"{result.value:.4g}"
-        threshold = "-" if result.threshold is None else f"{result.threshold:.4g}"
-        style = _STYLE[result.status]
-        table.add_row(
-            f"[{style}]{result.status}[/]", escape(result.name), value, threshold,
-            escape(result.message),
-        )  # fmt: skip
-    console.print(table)
