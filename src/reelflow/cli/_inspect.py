@@ -107,45 +107,26 @@ def show(run_id: str) -> None:
     _print_guards(console, run.guard_results)
 
 
-_STATUS_STYLE = {"passed": "green", "warning": "yellow", "failed": "red"}
-
-
-def _guard_status(row: dict[str, Any]) -> str:
-    if row["passed"]:
-        return "passed"
-    return "warning" if row["severity"] == "warn" else "failed"
-
-
-def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
-
-
 def _print_guards(console: Console, rows: list[dict[str, Any]]) -> None:
     """The guard results of a run, one line each (failures first)."""
     if not rows:
         return
+    from reelflow.cli._tables import print_results
+    from reelflow.guards import GuardResult
+    from reelflow.store._guards import result_fields
+
     order = {"failed": 0, "warning": 1, "passed": 2}
-    rows = sorted(rows, key=lambda r: order[_guard_status(r)])
-    counts = {s: sum(_guard_status(r) == s for r in rows) for s in order}
-    table = Table(
-        title=f"guards: {counts['failed']} failed, {counts['warning']} warnings, "
-        f"{counts['passed']} passed",
-        title_justify="left",
-        box=None,
+    pairs = sorted(
+        ((GuardResult.from_record(result_fields(r)), r) for r in rows),
+        key=lambda pair: order[pair[0].status],
     )
-    for column in ("status", "step/task", "guard", "value", "threshold", "message"):
-        table.add_column(column)
-    for row in rows:
-        status = _guard_status(row)
-        table.add_row(
-            f"[{_STATUS_STYLE[status]}]{status}[/]",
-            f"{row['step']}/{row['task_id']}",
-            escape(row["name"]),
-            _number(row["value"]),
-            _number(row["threshold"]),
-            escape(row["message"]),
-        )
-    console.print(table)
+    counts = {s: sum(result.status == s for result, _ in pairs) for s in order}
+    title = (
+        f"guards: {counts['failed']} failed, {counts['warning']} warnings, "
+        f"{counts['passed']} passed"
+    )
+    where = [f"{row['step']}/{row['task_id']}" for _, row in pairs]
+    print_results(console, [result for result, _ in pairs], title, kind="guard", where=where)
 
 
 @cli.command()
