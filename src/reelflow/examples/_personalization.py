@@ -27,6 +27,7 @@ DEFAULT_CANDIDATES = (
 TECHNICAL = ("ndcg@10", "recall@20", "precision@10", "map@10")
 BUSINESS = ("retention@10", "discovery@10", "coverage@10")
 DAY = 86_400
+MAX_SYNTHETIC_ITEMS = 10_000
 
 
 # --- ingest and validate -------------------------------------------------------------------------
@@ -41,7 +42,8 @@ def ingest(source: str, size: int, seed: int) -> tuple[Interactions, pd.DataFram
     if source == "synthetic":
         if size < 1000:
             raise UsageError(f"size={size} is too small; use at least 1000 interactions")
-        n_users, n_items = max(100, size // 40), max(50, size // 100)
+        # a catalogue grows slower than its audience: 10,000 titles at most (EASE's Gram matrix)
+        n_users, n_items = max(100, size // 40), min(max(50, size // 100), MAX_SYNTHETIC_ITEMS)
         log = generate_interactions(n_users, n_items, size, seed=seed)
         catalogue = log.items.assign(item_id=log.items["item_id"].astype(str))
         return log.interactions, catalogue
