@@ -180,9 +180,11 @@ def _fine_counts(side: NumericSide, low: float, high: float) -> np.ndarray:
     scaled, index = np.empty(BLOCK), np.empty(BLOCK, dtype=np.intp)
     for block in side.blocks():
         size = len(block)
-        np.subtract(block, low, out=scaled[:size])
+        # in float64: float32 rounding of ``block - low`` can land past the last bin
+        np.subtract(block, low, out=scaled[:size], dtype=np.float64)
         scaled[:size] *= scale
         np.copyto(index[:size], scaled[:size], casting="unsafe")
+        np.minimum(index[:size], FINE_BINS - 1, out=index[:size])
         counts += np.bincount(index[:size], minlength=FINE_BINS)
     return counts
 
