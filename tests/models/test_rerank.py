@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 import pytest
 
 HERE = Path(__file__).parent
@@ -15,6 +18,7 @@ if str(HERE) not in sys.path:
 
 from conformance import RecommenderConformance, structured_log  # noqa: E402
 
+from reelflow._errors import ModelError  # noqa: E402
 from reelflow.models._base import Recommender  # noqa: E402
 from reelflow.models._baselines import MostPopular  # noqa: E402
 from reelflow.models._knn import ItemKNN  # noqa: E402
@@ -34,6 +38,7 @@ class TestLTRReranker(RecommenderConformance):
         "holdout": 1.0,
         "lgbm_params": [1],
         "random_state": -1,
+        "feature_source": "duckdb",
     }
 
     def make_model(self) -> Recommender:
@@ -88,6 +93,63 @@ def test_items_outside_the_candidates_rank_after_them() -> None:
     first = model.candidate_.recommend(data.users.ids[:10], k=5)
     for ours, theirs in zip(recs.items, first.items, strict=True):
         assert set(ours[:5]) == set(theirs)
+
+
+class _Source:
+    """A feature source that records what it was given: activity per user, a constant per item
+    (and one item it does not know, to show missing rows become NaN)."""
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def __call__(self, data: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+        self.seen.append(len(data))
+        users = pd.DataFrame({"user_id": data.users.ids, "as_of": 0})
+        users["activity"] = np.bincount(data.user, minlength=data.n_users)
+        items = pd.DataFrame({"item_id": data.items.ids[1:], "const": 1.0})
+        return users, pa.Table.from_pandas(items)
+
+
+def test_a_feature_source_feeds_the_ranker_without_seeing_the_held_out_part(
+    tmp_path: Path,
+) -> None:
+    data = structured_log()
+    source = _Source()
+    model = LTRReranker(
+        ItemKNN(k=20), n_candidates=30, lgbm_params=SMALL, random_state=0, feature_source=source
+    ).fit(data)
+    assert source.seen[0] < len(data) and source.seen[1:] == [len(data)]
+    assert list(model.side_names_) == ["user:activity", "item:const"]
+    np.testing.assert_array_equal(model.user_x_[:, 0], np.bincount(data.user))
+    assert np.isnan(model.item_x_[0, 0]) and (model.item_x_[1:, 0] == 1.0).all()
+    assert model.ranker_.num_feature() == len(model.features) + 2
+
+    model.save(tmp_path / "m")
+    loaded = LTRReranker.load(tmp_path / "m")
+    assert loaded.feature_source is None  # the tables travel, the callable does not
+    users = data.users.ids[:20]
+    np.testing.assert_array_equal(
+        loaded.recommend(users, k=10).items, model.recommend(users, k=10).items
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (lambda d: (pd.DataFrame({"who": [1]}), pd.DataFrame({"item_id": [1]})), "no 'user_id'"),
+        (
+            lambda d: (
+                pd.DataFrame({"user_id": [1], "tier": ["gold"]}),
+                pd.DataFrame({"item_id": [1]}),
+            ),
+            "column 'tier' is not numeric",
+        ),
+    ],
+)
+def test_a_bad_feature_table_is_a_clear_error(source: Any, message: str) -> None:
+    model = LTRReranker(MostPopular(), n_candidates=5, lgbm_params=SMALL, feature_source=source)
+    with pytest.raises(ModelError, match=message):
+        model.fit(structured_log())
 
 
 @pytest.mark.skipif(not ML100K.is_file(), reason="ML-100K is not downloaded")

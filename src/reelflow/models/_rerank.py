@@ -10,6 +10,7 @@ inside ``fit`` and ``load``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
@@ -39,6 +40,7 @@ FEATURES = ("score", "rank", "item_popularity", "user_activity", "user_knn")
 # benchmarks/accuracy_rerank.py and docs/benchmarks.md.
 DEFAULT_FEATURES = ("rank", "item_popularity", "user_activity", "user_knn")
 RANKER_FILE = "ranker.txt"
+_SIDE = ("user_x_", "item_x_", "side_names_")  # state of ``feature_source``
 CANDIDATE_DIR = "candidate"
 _DEFAULT_LGBM = {
     "n_estimators": 200,
@@ -63,11 +65,16 @@ class LTRReranker(Recommender):
     the data and serves one fitted on all of it, whose scores can have another scale; ranks do not.
     ``split="random"`` holds out ``holdout`` of each user's items at random; ``"time"`` holds
     out the latest ``holdout`` of the log (needs timestamps).
+    ``feature_source``, a callable taking ``Interactions`` and returning ``(users, items)``
+    tables (pandas or Arrow, keyed by ``user_id`` / ``item_id``, numeric columns; ``as_of`` is
+    ignored), adds features computed elsewhere, e.g. on DuckDB by ``reelflow.features``. It is
+    called on the part the ranker learns from, then on all the data for serving, so a feature
+    never sees the held-out interactions; missing rows are NaN, which LightGBM handles.
     Seen items are never candidates; items outside the candidates rank after them, in the
     candidate model's order. ``candidate_model`` is copied, never fitted in place.
     """
 
-    _learned = ("user_counts_",)
+    _learned = ("user_counts_", "user_x_", "item_x_", "side_names_")
 
     def __init__(
         self,
@@ -78,6 +85,7 @@ class LTRReranker(Recommender):
         holdout: float = 0.2,
         lgbm_params: dict[str, Any] | None = None,
         random_state: int | None = None,
+        feature_source: Callable[[Interactions], tuple[Any, Any]] | None = None,
     ) -> None:
         self.candidate_model = candidate_model
         self.n_candidates = n_candidates
@@ -86,6 +94,7 @@ class LTRReranker(Recommender):
         self.holdout = holdout
         self.lgbm_params = lgbm_params
         self.random_state = random_state
+        self.feature_source = feature_source
 
     def _check_params(self) -> None:
         if isinstance(self.candidate_model, dict) and CANDIDATE_DIR in self.candidate_model:
@@ -99,6 +108,11 @@ class LTRReranker(Recommender):
                 "pass an unfitted reelflow Recommender such as ItemKNN()"
             )
         check_int(self, "n_candidates", low=1)
+        if self.feature_source is not None and not callable(self.feature_source):
+            raise ModelError(
+                f"LTRReranker(feature_source={self.feature_source!r}) is invalid; pass None or a "
+                "callable taking Interactions and returning (user table, item table)"
+            )
         self._check_choices()
         check_seed(self)
 
@@ -163,9 +177,11 @@ class LTRReranker(Recommender):
         return type(model)(**model.get_params())
 
     def _state_for(self, base: Interactions) -> None:
-        """Point ``seen_`` and ``item_counts_`` at ``base`` while building training features."""
+        """Point every feature's state at ``base``: the held-out part while the ranker learns,
+        all the data for serving."""
         self.seen_ = base.csr(binary=True)
         self.item_counts_ = np.bincount(base.item, minlength=base.n_items).astype(np.int64)
+        self.user_x_, self.item_x_, self.side_names_ = _side_features(self.feature_source, base)
 
     # --- scoring -------------------------------------------------------------------------------
 
@@ -184,7 +200,13 @@ class LTRReranker(Recommender):
         if "user_knn" in self.features:
             columns["user_knn"] = self._user_knn(user_idx, positions)
         stacked = np.stack([columns[name] for name in self.features], axis=-1)
-        return positions, stacked.astype(np.float64)
+        side = [
+            np.broadcast_to(
+                self.user_x_[user_idx, None, :], (*positions.shape, self.user_x_.shape[1])
+            ),
+            self.item_x_[np.maximum(positions, 0)],
+        ]
+        return positions, np.concatenate([stacked.astype(np.float64), *side], axis=-1)
 
     def _user_knn(self, user_idx: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """Cosine-weighted votes of the users who share items with each user, per candidate."""
@@ -230,6 +252,7 @@ class LTRReranker(Recommender):
         kinds = {n: _pack(n, getattr(self, n), arrays) for n in (*BASE_STATE, *self._learned)}
         params = {**self.get_params(), "candidate_model": {CANDIDATE_DIR: CANDIDATE_DIR}}
         params["features"] = list(self.features)
+        params["feature_source"] = None  # its tables are saved; a refit needs the source again
         meta = {"format": FORMAT, "class": type(self).__name__, "module": type(self).__module__}
         meta |= {"reelflow_version": _version(), "params": params, "arrays": kinds}
         np.savez(path / ARRAYS, **arrays)  # type: ignore[arg-type]  # stubs reserve allow_pickle
@@ -255,7 +278,15 @@ class LTRReranker(Recommender):
         try:
             with np.load(path / ARRAYS, allow_pickle=False) as stored:
                 for name in (*BASE_STATE, *cls._learned):
+                    if name in _SIDE and name not in meta["arrays"]:
+                        continue  # saved before feature_source existed
                     setattr(model, name, _unpack(name, meta["arrays"][name], stored))
+            if "side_names_" not in meta["arrays"]:
+                model.user_x_, model.item_x_ = (
+                    np.zeros((len(model.users_), 0)),
+                    np.zeros((len(model.items_), 0)),
+                )
+                model.side_names_ = np.empty(0, dtype=np.str_)
             model.ranker_ = lightgbm.Booster(model_file=str(path / RANKER_FILE))
         except (KeyError, ValueError, OSError, lightgbm.basic.LightGBMError) as exc:
             raise ModelError(f"{path} is damaged ({exc}); save the model again") from None
@@ -269,6 +300,42 @@ def _labels(held: Interactions, users: np.ndarray, positions: np.ndarray) -> np.
     wanted = users.astype(np.int64)[:, None] * held.n_items + np.maximum(positions, 0)
     found = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
     return np.asarray((keys[found] == wanted) & (positions >= 0), dtype=np.int32)
+
+
+def _side_features(
+    source: Callable[[Interactions], tuple[Any, Any]] | None, data: Interactions
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``source``'s user and item features as float arrays aligned with ``data``'s indices."""
+    if source is None:
+        empty = np.empty(0, dtype=np.str_)
+        return np.zeros((data.n_users, 0)), np.zeros((data.n_items, 0)), empty
+    users, items = source(data)
+    user_x, user_names = _aligned(users, "user_id", data.users, "user")
+    item_x, item_names = _aligned(items, "item_id", data.items, "item")
+    return user_x, item_x, np.asarray([*user_names, *item_names], dtype=np.str_)
+
+
+def _aligned(table: Any, key: str, index: Any, what: str) -> tuple[np.ndarray, list[str]]:
+    """``table``'s numeric columns as rows of ``index`` (NaN for ids the table lacks)."""
+    frame = table.to_pandas() if hasattr(table, "to_pandas") else table
+    if key not in frame.columns:
+        raise ModelError(
+            f"the feature_source's {what} table has no '{key}' column (it has: "
+            f"{', '.join(map(str, frame.columns))}); key it by {key}"
+        )
+    names = [str(c) for c in frame.columns if c not in (key, "as_of")]
+    out = np.full((len(index), len(names)), np.nan)
+    rows = index.indices(frame[key].to_numpy(), missing=-1)
+    known = rows >= 0
+    for j, name in enumerate(names):
+        try:
+            out[rows[known], j] = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)[known]
+        except (TypeError, ValueError):
+            raise ModelError(
+                f"the feature_source's {what} column '{name}' is not numeric "
+                f"({frame[name].dtype}); encode it as numbers or drop it"
+            ) from None
+    return out, [f"{what}:{name}" for name in names]
 
 
 def _user_counts(data: Interactions) -> np.ndarray:
