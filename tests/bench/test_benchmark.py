@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from reelflow._errors import DataError, UsageError
-from reelflow.bench._benchmark import BenchmarkResult, benchmark
+from reelflow.bench._benchmark import BenchmarkResult, benchmark, combine
 from reelflow.bench._leaderboard import describe_split
 from reelflow.bench._report import make_progress
 from reelflow.data import Interactions, generate_interactions, per_user_holdout
@@ -110,6 +110,36 @@ def test_a_fixed_split_gives_the_same_numbers(data: Interactions) -> None:
     assert fixed.split.startswith("fixed(train=")
     assert again.split == "per_user_holdout(test_fraction=0.25, seed=42, min_train=1)"
     assert describe_split(lambda d: split, split) == fixed.split
+
+
+def test_combined_results_equal_one_benchmark_of_all_models(data: Interactions) -> None:
+    split = SPLIT(data)
+    run = functools.partial(
+        benchmark, data=data, split=split, metrics=METRICS, n_bootstrap=50, seed=1, progress=False
+    )
+    together = run({"pop": MostPopular(), "knn": ItemKNN(k=20)})
+    combined = combine([run({"pop": MostPopular()}), run({"knn": ItemKNN(k=20)})])
+    columns = ["model", "metric", "mean", "ci_low", "ci_high", "n_users"]
+    assert combined.table[columns].equals(together.table[columns])
+    assert combined.curves.equals(together.curves)
+    assert combined.models == together.models and combined.metrics == together.metrics
+    np.testing.assert_array_equal(
+        combined.per_user["knn"]["ndcg@10"], together.per_user["knn"]["ndcg@10"]
+    )
+
+
+def test_results_of_different_protocols_do_not_combine(data: Interactions) -> None:
+    split = SPLIT(data)
+    one = benchmark({"pop": MostPopular()}, data, split, ["ndcg@10"], n_bootstrap=0, progress=False)
+    other_metric = benchmark(
+        {"knn": ItemKNN()}, data, split, ["recall@10"], n_bootstrap=0, progress=False
+    )
+    with pytest.raises(UsageError, match="different metrics"):
+        combine([one, other_metric])
+    with pytest.raises(UsageError, match="model 'pop' is in more than one result"):
+        combine([one, one])
+    with pytest.raises(UsageError, match="at least one"):
+        combine([])
 
 
 def test_curves_follow_k(result: BenchmarkResult) -> None:

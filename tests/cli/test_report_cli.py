@@ -46,6 +46,17 @@ def test_report_writes_the_runs_guards(store: Store, tmp_path: Path) -> None:
     assert "psi:score" in chosen.read_text(encoding="utf-8")
 
 
+def test_a_kept_benchmark_is_plotted_once(store: Store) -> None:
+    flow = str(Path(FLOW).with_name("benchmarked.py"))
+    run_flow(flow, {}, store=store, display=PlainDisplay(out=io.StringIO()), max_workers=1)
+    run_id = Client(store).latest_run("BenchmarkedFlow").id
+    done = CliRunner().invoke(load_commands(), ["report", str(run_id)])
+    assert done.exit_code == 0, done.output
+    text = Path(done.stdout.strip()).read_text(encoding="utf-8")
+    assert text.count("<h2>Benchmark of step start</h2>") == 1 and "step end" not in text
+    assert "<td>popular</td>" in text and "data:image/png;base64," in text
+
+
 def test_an_unknown_run_is_one_line_and_a_nonzero_exit(store: Store) -> None:
     assert store.metadata.list_runs(None) == []  # the store exists, with no runs
     done = CliRunner().invoke(load_commands(), ["report", "42"])

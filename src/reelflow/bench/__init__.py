@@ -1,6 +1,6 @@
 """Offline evaluation: metrics, protocols, the benchmark API and the leaderboard."""
 
-from reelflow.bench._benchmark import BenchmarkResult, benchmark
+from reelflow.bench._benchmark import BenchmarkResult, benchmark, combine
 from reelflow.bench._business import discovery_at_k, engagement_at_k, retention_at_k
 from reelflow.bench._leaderboard import Leaderboard
 from reelflow.bench._metrics import (
@@ -33,6 +33,7 @@ __all__ = [
     "benchmark",
     "bootstrap_ci",
     "catalog_coverage",
+    "combine",
     "discovery_at_k",
     "engagement_at_k",
     "evaluate_topk",

@@ -132,6 +132,41 @@ def benchmark(
     return result
 
 
+def combine(results: Sequence[BenchmarkResult]) -> BenchmarkResult:
+    """One result from several run under the same protocol (the same data, split, k, metrics,
+    bootstrap and seed), e.g. candidates benchmarked in parallel tasks of a ``foreach``."""
+    if not results:
+        raise UsageError("combine() needs at least one BenchmarkResult")
+    first = results[0]
+    protocol = ("data_fingerprint", "split", "k", "metrics", "n_bootstrap", "seed", "n_users")
+    for other in results[1:]:
+        differs = [name for name in protocol if getattr(other, name) != getattr(first, name)]
+        if differs or other.baseline != first.baseline:
+            field = (differs or ["baseline"])[0]
+            raise UsageError(
+                f"cannot combine results with different {field} ({getattr(first, field)!r} vs "
+                f"{getattr(other, field)!r}); benchmark them under one protocol"
+            )
+    names = [name for result in results for name in result.models]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise UsageError(f"model {repeated[0]!r} is in more than one result; give it one name")
+    return BenchmarkResult(
+        table=pd.concat([r.table for r in results], ignore_index=True),
+        per_user={name: v for r in results for name, v in r.per_user.items()},
+        curves=pd.concat([r.curves for r in results], ignore_index=True),
+        models={name: v for r in results for name, v in r.models.items()},
+        data_fingerprint=first.data_fingerprint,
+        split=first.split,
+        k=first.k,
+        metrics=first.metrics,
+        baseline=first.baseline,
+        n_users=first.n_users,
+        n_bootstrap=first.n_bootstrap,
+        seed=first.seed,
+    )
+
+
 # --- checking and preparing ----------------------------------------------------------------------
 
 

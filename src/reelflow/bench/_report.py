@@ -205,23 +205,40 @@ def write_html(result: BenchmarkResult, path: Path) -> Path:
 
 
 def html_report(result: BenchmarkResult) -> str:
-    items = "".join(f"<li>{_inline_code(line)}</li>" for line in protocol_lines(result))
-    models = pd.DataFrame(
-        [(name, m["class"], _params(m["params"])) for name, m in result.models.items()],
-        columns=["model", "class", "params"],
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>reelflow benchmark</title>"
+        f"<style>{_STYLE}</style></head><body><h1>Benchmark</h1>{html_section(result)}"
+        "</body></html>\n"
     )
+
+
+def html_section(result: BenchmarkResult, *, models: bool = True) -> str:
+    """The report's body (protocol, tables, plots, models) for embedding in another page."""
+    items = "".join(f"<li>{_inline_code(line)}</li>" for line in protocol_lines(result))
     figures = [_bars_figure(result)]
     if not result.curves.empty:
         figures.append(_curves_figure(result))
     images = "".join(
         f'<p><img alt="plot" src="data:image/png;base64,{_png(f)}"></p>' for f in figures
     )
-    return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>reelflow benchmark</title>"
-        f"<style>{_STYLE}</style></head><body><h1>Benchmark</h1><ul>{items}</ul>"
-        f"{_html_tables(result)}{images}"
-        f"<h2>Models</h2>{models.to_html(index=False, border=0)}</body></html>\n"
-    )
+    text = f"<ul>{items}</ul>{_html_tables(result)}{images}"
+    if models:
+        table = pd.DataFrame(
+            [(name, m["class"], _params(m["params"])) for name, m in result.models.items()],
+            columns=["model", "class", "params"],
+        )
+        text += f"<h2>Models</h2>{table.to_html(index=False, border=0)}"
+    return text
+
+
+def bars_png(result: BenchmarkResult, path: Path) -> Path:
+    """The metric bars (one panel per metric, CIs as error bars) as a PNG file."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    figure = _bars_figure(result)
+    FigureCanvasAgg(figure)
+    figure.savefig(path, format="png", dpi=100, bbox_inches="tight")
+    return path
 
 
 def _html_tables(result: BenchmarkResult) -> str:
@@ -268,23 +285,28 @@ def _png(figure: Figure) -> str:
 
 
 def _bars_figure(result: BenchmarkResult) -> Figure:
-    """One panel per metric: a bar per model, with its 95% CI as an error bar."""
+    """One panel per metric, a horizontal bar per model (in the result's order, top down) with
+    its 95% CI as an error bar; model names are written once per row of panels."""
     from matplotlib.figure import Figure
 
     metrics = list(result.metrics)
+    models = list(dict.fromkeys(result.table["model"]))
     cols = min(3, len(metrics))
     rows = math.ceil(len(metrics) / cols)
-    figure = Figure(figsize=(4.2 * cols, 3.2 * rows), layout="constrained")
+    height = max(2.4, 0.9 + 0.28 * len(models))
+    figure = Figure(figsize=(3.6 * cols + 1.6, height * rows), layout="constrained")
+    colors = [f"C{i % 10}" for i in range(len(models))]
     for number, metric in enumerate(metrics):
         axes = figure.add_subplot(rows, cols, number + 1)
-        part = result.table[result.table["metric"] == metric]
+        part = result.table[result.table["metric"] == metric].set_index("model").reindex(models)
         means = part["mean"].to_numpy(dtype=float)
         errors = [means - part["ci_low"].to_numpy(float), part["ci_high"].to_numpy(float) - means]
         has_ci = not part["ci_low"].isna().all()
-        colors = [f"C{i % 10}" for i in range(len(part))]
-        axes.bar(part["model"], means, yerr=errors if has_ci else None, capsize=4, color=colors)
+        positions = range(len(models))
+        axes.barh(positions, means, xerr=errors if has_ci else None, capsize=3, color=colors)
+        axes.set_yticks(positions, models if number % cols == 0 else [""] * len(models))
+        axes.invert_yaxis()
         axes.set_title(f"{metric} (business)" if _family(metric) == "business" else metric)
-        axes.tick_params(axis="x", labelrotation=30)
     return figure
 
 

@@ -68,14 +68,18 @@ def render_guard_report(
     title: str,
     subtitle: str | None = None,
     path: str | os.PathLike[str] | None = None,
+    sections: Sequence[tuple[str, str]] = (),
 ) -> str:
     """The HTML report of ``results`` (``GuardResult`` objects or rows as ``Run.guard_results``
-    returns them); also written atomically to ``path`` when given."""
+    returns them); also written atomically to ``path`` when given. ``sections`` are (heading,
+    HTML body) pairs placed after the guard table, e.g. a benchmark's; their bodies are trusted
+    HTML the caller built with every value escaped."""
     entries = [_entry(item) for item in results]
+    extra = "".join(f"<h2>{html.escape(heading)}</h2>{body}" for heading, body in sections)
     text = (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
-        f"{_header(entries, title, subtitle)}{_table(entries)}{_figures(entries)}"
+        f"{_header(entries, title, subtitle)}{_table(entries)}{extra}{_figures(entries)}"
         "</body></html>\n"
     )
     if path is not None:
