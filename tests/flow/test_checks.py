@@ -63,6 +63,20 @@ def test_a_blocking_failure_fails_the_step_once_and_keeps_its_results(
     assert failed["passed"] is False and failed["value"] == pytest.approx(0.31)
 
 
+def test_a_failed_guard_points_at_the_report_and_logs_no_traceback(
+    store: Store, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    gate.write_text("0.31")
+    display = PlainDisplay(out=io.StringIO())
+    with pytest.raises(StepFailedError) as raised:
+        run_flow(FLOW, {"gate_file": str(gate)}, store=store, display=display, max_workers=2)
+    run = Client(store).runs("GuardedFlow", limit=1)[0]
+    assert f"see 'reelflow report {run.id}'; fix the cause" in raised.value.message
+    logged = run["gate"].task.stderr()
+    assert "Traceback" not in logged and "GuardFailedError: guard 'psi:score' failed" in logged
+
+
 def test_resume_re_uses_results_of_re_used_tasks(store: Store, tmp_path: Path) -> None:
     gate = tmp_path / "gate"
     gate.write_text("0.5")

@@ -162,9 +162,13 @@ def _drive(
         status = SUCCEEDED
     except StepFailedError as exc:
         store.metadata.finish_run(run_id, FAILED, str(exc))
-        raise StepFailedError(
-            f"{exc.message}; fix it, then 'reelflow resume {run_id}'", file=exc.file, line=exc.line
-        ) from None
+        advice = f"fix it, then 'reelflow resume {run_id}'"
+        if ": GuardFailedError: " in exc.message:  # resume re-uses the data the guard refused
+            advice = (
+                f"see 'reelflow report {run_id}'; fix the cause, then run again "
+                f"(or 'reelflow resume {run_id}' if the steps before it need not rerun)"
+            )
+        raise StepFailedError(f"{exc.message}; {advice}", file=exc.file, line=exc.line) from None
     except KeyboardInterrupt:
         status = INTERRUPTED
         scheduler.interrupt()

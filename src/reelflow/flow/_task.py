@@ -9,7 +9,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from reelflow._errors import ReelflowError, SerializationError
+from reelflow._errors import GuardFailedError, ReelflowError, SerializationError
 from reelflow.flow._current import TaskContext, current
 from reelflow.flow._flowspec import Flow, Inputs, InputView, TaskState
 from reelflow.flow._loader import load_flow
@@ -159,4 +159,6 @@ def describe_error(exc: BaseException, flow_file: str) -> TaskError:
             if Path(frame.filename).resolve() == target:
                 file, line = frame.filename, frame.lineno
     message = exc.message if isinstance(exc, ReelflowError) else str(exc)
+    if isinstance(exc, GuardFailedError):  # an expected stop: its sentence says it all
+        text = f"{type(exc).__name__}: {message}\n"
     return TaskError(type(exc).__name__, message, text, file, line)
