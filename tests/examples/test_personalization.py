@@ -91,3 +91,36 @@ def test_candidate_grids_expand() -> None:
         "als(factors=32,regularization=1)",
         "als(factors=32,regularization=10)",
     ]
+
+
+def test_a_catalogue_file_replaces_the_sources(tmp_path: Path) -> None:
+    from reelflow._errors import UsageError
+
+    log, items = lib.ingest("synthetic", 5000, 0)
+    items.head(10).to_csv(tmp_path / "items.csv", index=False)
+    frame = log.to_pandas()
+    assert len(lib.ingest("synthetic", 5000, 0, str(tmp_path / "items.csv"))[1]) == 10
+    guards = lib.data_guards(log, pd.read_csv(tmp_path / "items.csv"), None)
+    unknown = next(r for r in guards if r.name == "interactions:catalogue")
+    assert not unknown.passed and unknown.value == pytest.approx(
+        1 - frame["item_id"].isin(range(10)).mean()
+    )
+    items.drop(columns="item_id").to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(UsageError, match="has no item_id column"):
+        lib.ingest("synthetic", 5000, 0, str(tmp_path / "bad.csv"))
+    with pytest.raises(UsageError, match="is not a file"):
+        lib.ingest("synthetic", 5000, 0, str(tmp_path / "missing.csv"))
+    with pytest.raises(UsageError, match="corrupt='typo' is unknown"):
+        lib.ingest("synthetic", 5000, 0, corrupt="typo")
+
+
+def test_the_reference_is_the_last_good_run_on_the_same_data(store: Store, tmp_path: Path) -> None:
+    flow = str(Path(lib.__file__).with_name("personalization.py"))
+    done = reelflow("run", flow, "--plain", "-p", "size=5000", "-p", "candidates=mostpop",
+                    cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    first = Client(store).latest_run("PersonalizationFlow").id
+    data = {"source": "synthetic", "catalogue": "", "size": 5000, "seed": 0}
+    assert len(lib.previous_log("PersonalizationFlow", first + 1, data)) == 5000
+    assert lib.previous_log("PersonalizationFlow", first, data) is None, "not its own log"
+    assert lib.previous_log("PersonalizationFlow", first + 1, {**data, "seed": 1}) is None

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from loopback import free_port, start_server
 from reelflow.data import Interactions
 from reelflow.models import EASE
 from reelflow.registry import Registry
@@ -26,35 +25,8 @@ from .conftest import TOKEN, known_user
 GRACEFUL = (0, -signal.SIGTERM)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start(cwd: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
-    port = free_port()
-    env = {**os.environ, "REELFLOW_ADMIN_TOKEN": TOKEN}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "reelflow", "serve", *args, "--port", str(port)],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"the server exited: {server.communicate()[1]}")
-        try:
-            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                return server, url
-        except httpx.TransportError:
-            time.sleep(0.2)
-    server.kill()
-    raise AssertionError("the server did not become ready in 60 s")
+    return start_server(cwd, *args, env={"REELFLOW_ADMIN_TOKEN": TOKEN})
 
 
 @pytest.fixture

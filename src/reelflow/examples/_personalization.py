@@ -15,6 +15,7 @@ from reelflow._errors import UsageError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from reelflow.bench import BenchmarkResult
     from reelflow.data import Interactions
     from reelflow.guards import GuardResult
     from reelflow.models import Recommender
@@ -24,6 +25,9 @@ DEFAULT_CANDIDATES = (
     "mostpop,mostpop_region,itemknn:k=50|200,ease:l2=100|500,als:factors=64:regularization=10|50,"
     "ease_region:l2=500,rerank_ease:l2=500:n_candidates=50"
 )
+CORRUPTIONS = ("none", "duplicates", "item-ids", "shift")
+DATA_PARAMETERS = ("source", "catalogue", "size", "seed")  # what makes two runs' logs comparable
+DRIFT_COLUMNS = ("event", "region", "watch_fraction", "stars")  # context columns held steady
 TECHNICAL = ("ndcg@10", "recall@20", "precision@10", "map@10")
 BUSINESS = ("retention@10", "discovery@10", "coverage@10")
 DAY = 86_400
@@ -33,8 +37,20 @@ MAX_SYNTHETIC_ITEMS = 10_000
 # --- ingest and validate -------------------------------------------------------------------------
 
 
-def ingest(source: str, size: int, seed: int) -> tuple[Interactions, pd.DataFrame]:
-    """The interaction log and the item catalogue of ``source``."""
+def ingest(
+    source: str, size: int, seed: int, catalogue: str = "", corrupt: str = "none"
+) -> tuple[Interactions, pd.DataFrame]:
+    """The interaction log and the item catalogue of ``source`` (``catalogue``, a CSV/Parquet
+    file with an ``item_id`` column, replaces the one the source brings), then ``corrupt``."""
+    if corrupt not in CORRUPTIONS:
+        raise UsageError(f"corrupt={corrupt!r} is unknown; use one of {', '.join(CORRUPTIONS)}")
+    log, items = _read_source(source, size, seed)
+    if catalogue:
+        items = _read_catalogue(catalogue)
+    return (log if corrupt == "none" else _corrupted(log, corrupt, seed)), items
+
+
+def _read_source(source: str, size: int, seed: int) -> tuple[Interactions, pd.DataFrame]:
     import pandas as pd
 
     from reelflow.data import Interactions, generate_interactions, load_movielens
@@ -44,13 +60,13 @@ def ingest(source: str, size: int, seed: int) -> tuple[Interactions, pd.DataFram
             raise UsageError(f"size={size} is too small; use at least 1000 interactions")
         # a catalogue grows slower than its audience: 10,000 titles at most (EASE's Gram matrix)
         n_users, n_items = max(100, size // 40), min(max(50, size // 100), MAX_SYNTHETIC_ITEMS)
-        log = generate_interactions(n_users, n_items, size, seed=seed)
-        catalogue = log.items.assign(item_id=log.items["item_id"].astype(str))
-        return log.interactions, catalogue
+        synthetic = generate_interactions(n_users, n_items, size, seed=seed)
+        items = synthetic.items.assign(item_id=synthetic.items["item_id"].astype(str))
+        return synthetic.interactions, items
     if source.startswith("movielens:"):
         movielens = load_movielens(source.partition(":")[2])
-        items = movielens.interactions.items.ids
-        return movielens.interactions, pd.DataFrame({"item_id": items})
+        ids = movielens.interactions.items.ids
+        return movielens.interactions, pd.DataFrame({"item_id": ids})
     if not os.path.isfile(source):
         raise UsageError(f"source {source!r} is not synthetic, movielens:NAME or a file")
     columns = {"user": "user_id", "item": "item_id", "timestamp": "timestamp"}
@@ -59,6 +75,45 @@ def ingest(source: str, size: int, seed: int) -> tuple[Interactions, pd.DataFram
     )
     log = reader(source, **columns)
     return log, pd.DataFrame({"item_id": log.items.ids})
+
+
+def _read_catalogue(path: str) -> pd.DataFrame:
+    import pandas as pd
+
+    if not os.path.isfile(path):
+        raise UsageError(f"catalogue {path!r} is not a file; pass a CSV or Parquet file")
+    reader = pd.read_parquet if path.endswith((".parquet", ".pq")) else pd.read_csv
+    items = reader(path)
+    if "item_id" not in items.columns:
+        found = ", ".join(map(str, items.columns))
+        raise UsageError(f"catalogue {path!r} has no item_id column (it has: {found})")
+    return items
+
+
+def _corrupted(log: Interactions, kind: str, seed: int) -> Interactions:
+    """``log`` with one of the faults the guard rails exist for, to rehearse them:
+    ``duplicates`` (a batch uploaded twice: 5% of events again), ``item-ids`` (a join against
+    the wrong id space: 10% of events point at ids the catalogue never had), ``shift`` (a
+    geo-IP outage: half the events labelled with the most common region)."""
+    from reelflow.data import Interactions
+
+    rng = np.random.default_rng(seed + 1)
+    if kind == "duplicates":
+        extra = rng.choice(len(log), size=max(1, len(log) // 20), replace=False)
+        return log.subset(np.sort(np.concatenate([np.arange(len(log)), extra])))
+    frame = log.to_pandas()
+    hit = rng.random(len(frame)) < (0.1 if kind == "item-ids" else 0.5)
+    if kind == "item-ids":
+        frame["item_id"] = frame["item_id"].astype(str)
+        frame.loc[hit, "item_id"] = "x" + frame.loc[hit, "item_id"]
+    else:
+        if "region" not in frame:
+            raise UsageError("corrupt=shift relabels the region column, which this log lacks")
+        frame.loc[hit, "region"] = frame["region"].mode().iloc[0]
+    rating = "rating" if log.rating is not None else None
+    return Interactions.from_pandas(
+        frame, rating=rating, timestamp="timestamp", context=list(log.context)
+    )
 
 
 def describe(log: Interactions) -> str:
@@ -70,18 +125,27 @@ def describe(log: Interactions) -> str:
     )
 
 
-def previous_log(flow_name: str, run_id: int) -> Interactions | None:
-    """The log of the last successful run of this flow (the reference the data is held to)."""
+def previous_log(flow_name: str, run_id: int, data: dict[str, Any]) -> Interactions | None:
+    """The log of the last successful run of this flow that read the same data (``data``: the
+    values of ``DATA_PARAMETERS``): the reference this run's log is held to."""
     from reelflow import Client
     from reelflow._errors import ArtifactNotFoundError
 
+    def same_data(params: dict[str, Any]) -> bool:
+        return all(params.get(name) == value for name, value in data.items())
+
     try:
-        runs = [r for r in Client().runs(flow_name) if r.id != run_id and r.successful]
+        runs = [
+            r
+            for r in Client().runs(flow_name)
+            if r.id != run_id and r.successful and same_data(r.params)
+        ]
     except ArtifactNotFoundError:
         return None
     for run in runs:
         try:
-            return run["start"].task["log"]
+            found: Interactions = run["start"].task["log"]
+            return found
         except (KeyError, ArtifactNotFoundError):
             continue
     return None
@@ -90,7 +154,9 @@ def previous_log(flow_name: str, run_id: int) -> Interactions | None:
 def data_guards(
     log: Interactions, catalogue: pd.DataFrame, previous: Interactions | None
 ) -> list[GuardResult]:
-    """Schema, personalization checks and, when there is a previous run, its data as reference."""
+    """Schema, personalization checks and, when there is a previous run, its data as reference:
+    rows, null rates, categories, and the distribution of the context columns (ids and times
+    move on between runs by design, so their distributions are not compared)."""
     from reelflow.guards import Column, check_interactions, check_schema, expect_like_reference
 
     frame = _frame(log)
@@ -106,8 +172,14 @@ def data_guards(
         frame, catalogue=catalogue["item_id"].astype(str), max_duplicate_rate=0.01
     )
     if previous is not None:
-        reference = _frame(previous)[list(schema)]
-        results += expect_like_reference(frame[list(schema)], reference, distribution=False)
+        reference = _frame(previous)
+        results += expect_like_reference(frame[list(schema)], reference[list(schema)],
+                                         distribution=False)  # fmt: skip
+        steady = [c for c in DRIFT_COLUMNS if c in frame and c in reference]
+        if steady:
+            results += expect_like_reference(
+                frame[steady], reference[steady], row_ratio=None, name="context"
+            )
     return results
 
 
@@ -140,6 +212,7 @@ def temporal_splits(
         raise UsageError("the log has no timestamps; a temporal split needs them")
     end = int(log.timestamp.max())
     train, test = temporal_cutoff(log, end - test_days * DAY)
+    assert train.timestamp is not None
     inner, valid = temporal_cutoff(train, int(train.timestamp.max()) - test_days * DAY)
     return train, test, inner, valid
 
@@ -189,11 +262,20 @@ def _number(text: str) -> Any:
 
 
 def _rerank(params: dict[str, Any], seed: int) -> Recommender:
-    """LambdaMART over EASE's top ``n_candidates`` (the other parameters are EASE's)."""
+    """LambdaMART over EASE's top ``n_candidates`` with the DuckDB features (the other
+    parameters are EASE's)."""
     from reelflow.models import EASE, LTRReranker
 
     own = {k: params.pop(k) for k in ("n_candidates",) if k in params}
-    return LTRReranker(EASE(**params), random_state=seed, **own)
+    return LTRReranker(EASE(**params), random_state=seed, feature_source=duckdb_features, **own)
+
+
+def duckdb_features(log: Interactions) -> tuple[Any, Any]:
+    """The built-in user and item features as of the end of ``log``, on DuckDB: the re-ranker
+    calls this on each part it learns from, so no feature sees the events it is judged on."""
+    from reelflow.features import ITEM_FEATURES, USER_FEATURES, compute
+
+    return compute(USER_FEATURES, log), compute(ITEM_FEATURES, log)
 
 
 def _regional(name: str) -> Any:
@@ -211,7 +293,7 @@ def _simple(name: str, **fixed: Any) -> Any:
     def build(params: dict[str, Any], seed: int) -> Recommender:
         from reelflow import models
 
-        cls = getattr(models, name)
+        cls: type[Recommender] = getattr(models, name)
         extra = {"random_state": seed} if "random_state" in cls().get_params() else {}
         return cls(**{**fixed, **extra, **params})
 
@@ -236,12 +318,13 @@ def build(spec: Spec, seed: int) -> Recommender:
 
 def validate_candidate(
     spec: Spec, inner: Interactions, valid: Interactions, seed: int
-) -> dict[str, Any]:
-    """The candidate's validation scores: fitted on ``inner``, ranked for validation users."""
+) -> BenchmarkResult:
+    """The candidate fitted on ``inner`` and ranked for the validation users, on the protocol
+    every candidate shares (metrics, bootstrap intervals, seed)."""
     from reelflow.bench import benchmark
     from reelflow.data import Split
 
-    result = benchmark(
+    return benchmark(
         {spec.label: build(spec, seed)},
         inner,
         Split(inner, valid),
@@ -251,19 +334,26 @@ def validate_candidate(
         progress=False,
         split_name="temporal validation",
     )
+
+
+def rank_candidates(results: list[BenchmarkResult], metric: str) -> BenchmarkResult:
+    """The candidates' results as one, best ``metric`` first (the report plots them so)."""
+    from reelflow.bench import combine
+
+    def score(result: BenchmarkResult) -> float:
+        return -result.mean(next(iter(result.models)), metric)
+
+    return combine(sorted(results, key=score))
+
+
+def leaderboard(result: BenchmarkResult, metric: str) -> pd.DataFrame:
+    """One row per candidate: the mean of each metric and the fit time, best ``metric`` first."""
     rows = result.table
-    return {
-        "model": spec.label,
-        **{m: float(rows.loc[rows["metric"] == m, "mean"].iloc[0]) for m in rows["metric"]},
-        "fit_s": float(rows["fit_s"].iloc[0]),
-    }
-
-
-def leaderboard(scores: list[dict[str, Any]], metric: str) -> pd.DataFrame:
-    import pandas as pd
-
-    table = pd.DataFrame(scores).sort_values(metric, ascending=False, kind="stable")
-    return table.reset_index(drop=True)
+    table = rows.pivot(index="model", columns="metric", values="mean")
+    table = table[[m for m in result.metrics]]
+    table["fit_s"] = rows.groupby("model")["fit_s"].first()
+    table = table.sort_values(metric, ascending=False, kind="stable")
+    return table.reset_index().rename_axis(columns=None)
 
 
 def best_spec(specs: list[Spec], board: pd.DataFrame, metric: str) -> Spec:

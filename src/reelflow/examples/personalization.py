@@ -23,6 +23,9 @@ class PersonalizationFlow(Flow):
         help="synthetic, movielens:NAME_OR_PATH, or a CSV/Parquet log with user_id, item_id, "
         "timestamp",
     )
+    catalogue = Parameter(
+        "catalogue", default="", help="a CSV/Parquet catalogue with item_id (default: the source's)"
+    )
     size = Parameter("size", default=200_000, help="interactions of the synthetic log")
     candidates = Parameter(
         "candidates",
@@ -34,24 +37,33 @@ class PersonalizationFlow(Flow):
     metric = Parameter("metric", default="ndcg@10", help="the metric candidates are chosen by")
     min_gain = Parameter("min_gain", default=0.0, help="gain over the champion needed to promote")
     seed = Parameter("seed", default=0, help="seed of the synthetic log and the models")
+    corrupt = Parameter(
+        "corrupt",
+        default="none",
+        help="rehearse the guard rails on a faulty log: duplicates, item-ids or shift",
+    )
 
     @step
     def start(self):
         """Ingest the interaction log and the catalogue."""
-        self.log, self.catalogue = lib.ingest(self.source, self.size, self.seed)
+        self.log, self.items = lib.ingest(
+            self.source, self.size, self.seed, self.catalogue, self.corrupt
+        )
         print(lib.describe(self.log))
         self.next(self.validate)
 
     @step
     def validate(self):
         """Data guards: schema, personalization checks, and the previous run's data as reference."""
-        previous = lib.previous_log(current.flow_name, current.run_id)
-        self.check(lib.data_guards(self.log, self.catalogue, previous))
+        data = {name: getattr(self, name) for name in lib.DATA_PARAMETERS}
+        previous = lib.previous_log(current.flow_name, current.run_id, data)
+        self.check(lib.data_guards(self.log, self.items, previous))
         self.next(self.features)
 
     @step
     def features(self):
-        """User and item features on DuckDB, point in time, for the re-ranker and the report."""
+        """User and item features on DuckDB as of the end of the log, kept with the run (the
+        re-ranker computes the same definitions on each part it trains on)."""
         self.user_features, self.item_features = lib.snapshot_features(self.log)
         self.next(self.split)
 
@@ -69,14 +81,15 @@ class PersonalizationFlow(Flow):
     def train_candidate(self):
         """Fit one candidate on the inner training part and score it on validation."""
         self.spec = self.input
-        self.scores = lib.validate_candidate(self.spec, self.inner, self.valid, self.seed)
+        self.result = lib.validate_candidate(self.spec, self.inner, self.valid, self.seed)
         self.next(self.choose)
 
     @step
     def choose(self, inputs):
         """The leaderboard on validation; refit the best on all training data, test it."""
-        self.merge_artifacts(inputs, include=["log", "train", "test", "catalogue"])
-        self.leaderboard = lib.leaderboard([i.scores for i in inputs], self.metric)
+        self.merge_artifacts(inputs, include=["log", "train", "test", "items"])
+        self.benchmark = lib.rank_candidates([i.result for i in inputs], self.metric)
+        self.leaderboard = lib.leaderboard(self.benchmark, self.metric)
         self.best = lib.best_spec([i.spec for i in inputs], self.leaderboard, self.metric)
         self.model_fit, self.test_result = lib.refit_and_test(
             self.best, self.train, self.test, self.seed
