@@ -155,6 +155,7 @@ def test_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     target = tmp_path / "reports" / "run-1.html"
     text = render_guard_report([_result("ok")], title="T", path=target)
     assert target.read_text(encoding="utf-8") == text
+    assert target.stat().st_mode & 0o777 == 0o644, "readable by others, like any written file"
     synced: list[int] = []
     real_fsync = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])

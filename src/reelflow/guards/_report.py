@@ -92,6 +92,7 @@ def write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(handle, 0o644)  # mkstemp's 0600 would hide a report meant to be shared
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(text)
             out.flush()
