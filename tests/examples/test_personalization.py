@@ -124,3 +124,27 @@ def test_the_reference_is_the_last_good_run_on_the_same_data(store: Store, tmp_p
     assert len(lib.previous_log("PersonalizationFlow", first + 1, data)) == 5000
     assert lib.previous_log("PersonalizationFlow", first, data) is None, "not its own log"
     assert lib.previous_log("PersonalizationFlow", first + 1, {**data, "seed": 1}) is None
+
+
+def test_a_candidate_over_its_budget_is_left_out_with_a_warning() -> None:
+    import time
+
+    with pytest.raises(lib.OverBudget), lib.time_budget(0.05):
+        time.sleep(2)
+    with lib.time_budget(0):
+        time.sleep(0.01)  # no limit
+
+    log = lib.ingest("synthetic", 5000, 0)[0]
+    _, _, inner, valid = lib.temporal_splits(log, 14)
+    spec = lib.parse_candidates("ease:l2=100")[0]
+    result, check = lib.validate_candidate(spec, inner, valid, 0, budget_s=1e-4)
+    assert result is None and not check.passed and check.severity == "warn"
+    assert check.name == "budget:ease(l2=100)" and "over its budget of 0.0001 s" in check.message
+    result, check = lib.validate_candidate(spec, inner, valid, 0, budget_s=600)
+    assert result is not None and check.passed
+    assert lib.rank_candidates([None, result], "ndcg@10").models.keys() == {"ease(l2=100)"}
+
+    from reelflow._errors import UsageError
+
+    with pytest.raises(UsageError, match="none of the 2 candidates finished within its budget"):
+        lib.rank_candidates([None, None], "ndcg@10")

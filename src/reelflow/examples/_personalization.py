@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -317,33 +320,84 @@ def build(spec: Spec, seed: int) -> Recommender:
 
 
 def validate_candidate(
-    spec: Spec, inner: Interactions, valid: Interactions, seed: int
-) -> BenchmarkResult:
+    spec: Spec, inner: Interactions, valid: Interactions, seed: int, budget_s: float = 0.0
+) -> tuple[BenchmarkResult | None, GuardResult]:
     """The candidate fitted on ``inner`` and ranked for the validation users, on the protocol
-    every candidate shares (metrics, bootstrap intervals, seed)."""
+    every candidate shares (metrics, bootstrap intervals, seed), within ``budget_s`` seconds
+    (0: no limit); a candidate over budget gives no result, and a warning that says so."""
+    import time
+
     from reelflow.bench import benchmark
     from reelflow.data import Split
+    from reelflow.guards import GuardResult
 
-    return benchmark(
-        {spec.label: build(spec, seed)},
-        inner,
-        Split(inner, valid),
-        [*TECHNICAL, *BUSINESS],
-        n_bootstrap=200,
-        seed=seed,
-        progress=False,
-        split_name="temporal validation",
-    )
+    started = time.perf_counter()
+    try:
+        with time_budget(budget_s):
+            result = benchmark(
+                {spec.label: build(spec, seed)},
+                inner,
+                Split(inner, valid),
+                [*TECHNICAL, *BUSINESS],
+                n_bootstrap=200,
+                seed=seed,
+                progress=False,
+                split_name="temporal validation",
+            )
+    except OverBudget:
+        result = None
+    took = time.perf_counter() - started
+    limit = budget_s if budget_s > 0 else None
+    if result is None:
+        message = f"{spec.label} was stopped after {took:.1f} s, over its budget of {budget_s:g} s"
+    else:
+        message = f"{spec.label} fitted and validated in {took:.1f} s" + (
+            f" (budget {budget_s:g} s)" if limit else ""
+        )
+    check = GuardResult(f"budget:{spec.label}", result is not None, "warn", took, limit, message)
+    return result, check
 
 
-def rank_candidates(results: list[BenchmarkResult], metric: str) -> BenchmarkResult:
-    """The candidates' results as one, best ``metric`` first (the report plots them so)."""
+class OverBudget(Exception):
+    """A candidate ran past its time budget."""
+
+
+@contextmanager
+def time_budget(seconds: float) -> Iterator[None]:
+    """Raise ``OverBudget`` in the main thread once ``seconds`` have passed (0: never). Native
+    code (a BLAS call, say) is interrupted when it returns to Python."""
+    if seconds <= 0:
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise OverBudget(f"over the budget of {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def rank_candidates(results: list[BenchmarkResult | None], metric: str) -> BenchmarkResult:
+    """The results of the candidates that finished, as one, best ``metric`` first (the report
+    plots them so)."""
     from reelflow.bench import combine
+
+    finished = [r for r in results if r is not None]
+    if not finished:
+        raise UsageError(
+            f"none of the {len(results)} candidates finished within its budget; raise -p budget "
+            "or use a smaller log or grid"
+        )
 
     def score(result: BenchmarkResult) -> float:
         return -result.mean(next(iter(result.models)), metric)
 
-    return combine(sorted(results, key=score))
+    return combine(sorted(finished, key=score))
 
 
 def leaderboard(result: BenchmarkResult, metric: str) -> pd.DataFrame:
@@ -460,7 +514,9 @@ def register_and_gate(
     return Decision(version.version, promotion, recorded, champion)
 
 
-def summary(run_id: int, board: pd.DataFrame, decision: Decision, name: str) -> str:
+def summary(
+    run_id: int, board: pd.DataFrame, decision: Decision, name: str, left_out: list[str]
+) -> str:
     """What a person reads at the end of the run."""
     shown = board[["model", *TECHNICAL[:2], "retention@10", "coverage@10", "fit_s"]].head(10)
     lines = [
@@ -468,6 +524,8 @@ def summary(run_id: int, board: pd.DataFrame, decision: Decision, name: str) -> 
         "validation leaderboard (temporal, last days of train):",
         shown.to_string(index=False),
     ]
+    if left_out:
+        lines.append(f"left out, over their time budget: {', '.join(left_out)}")
     lines += ["", "promotion gates (against the champion, on the test period):"]
     lines += [f"  {r.summary()}" for r in decision.results]
     lines += ["", f"decision: {decision.promotion.summary()}"]

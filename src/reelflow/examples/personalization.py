@@ -35,6 +35,11 @@ class PersonalizationFlow(Flow):
     model = Parameter("model", default="recs", help="registry name of the model")
     test_days = Parameter("test_days", default=14, help="days at the end of the log kept for test")
     metric = Parameter("metric", default="ndcg@10", help="the metric candidates are chosen by")
+    budget = Parameter(
+        "budget",
+        default=1800.0,
+        help="seconds each candidate may take to fit and validate (0: no limit)",
+    )
     min_gain = Parameter("min_gain", default=0.0, help="gain over the champion needed to promote")
     seed = Parameter("seed", default=0, help="seed of the synthetic log and the models")
     corrupt = Parameter(
@@ -79,9 +84,13 @@ class PersonalizationFlow(Flow):
 
     @step(retries=1, cpu=1)
     def train_candidate(self):
-        """Fit one candidate on the inner training part and score it on validation."""
+        """Fit one candidate on the inner training part and score it on validation, within the
+        budget."""
         self.spec = self.input
-        self.result = lib.validate_candidate(self.spec, self.inner, self.valid, self.seed)
+        self.result, budget = lib.validate_candidate(
+            self.spec, self.inner, self.valid, self.seed, self.budget
+        )
+        self.check(budget)  # a candidate over budget is left out, with a warning
         self.next(self.choose)
 
     @step
@@ -89,6 +98,7 @@ class PersonalizationFlow(Flow):
         """The leaderboard on validation; refit the best on all training data, test it."""
         self.merge_artifacts(inputs, include=["log", "train", "test", "items"])
         self.benchmark = lib.rank_candidates([i.result for i in inputs], self.metric)
+        self.left_out = [i.spec.label for i in inputs if i.result is None]
         self.leaderboard = lib.leaderboard(self.benchmark, self.metric)
         self.best = lib.best_spec([i.spec for i in inputs], self.leaderboard, self.metric)
         self.model_fit, self.test_result = lib.refit_and_test(
@@ -109,4 +119,6 @@ class PersonalizationFlow(Flow):
     @step
     def end(self):
         """The summary: leaderboard, guards, decision, report and the command that serves."""
-        print(lib.summary(current.run_id, self.leaderboard, self.decision, self.model))
+        print(
+            lib.summary(current.run_id, self.leaderboard, self.decision, self.model, self.left_out)
+        )
