@@ -1,9 +1,14 @@
-"""Shared fixtures: a fresh store per test, and helpers to run the flows under tests/flow."""
+"""Shared fixtures: a fresh store per test, a fresh PostgreSQL database per test (when a server
+is configured), and helpers to run the flows under tests/flow."""
 
 from __future__ import annotations
 
 import io
+import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, NoReturn
 
 import pytest
 
@@ -14,14 +19,83 @@ DATA = ROOT.parent / "shared" / "data"
 
 
 @pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
-    """An empty store in a temporary working directory (the embedded default layout)."""
+def store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[Store]:
+    """An empty store in a temporary working directory (the embedded default layout).
+
+    Parametrized indirectly with ``"postgres"``, its metadata is in a fresh PostgreSQL database
+    instead (``REELFLOW_DB`` set, so processes the test starts in that directory use it too):
+    ``@pytest.mark.parametrize("store", ["sqlite", "postgres"], indirect=True)``.
+    """
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("REELFLOW_HOME", raising=False)
     monkeypatch.delenv("REELFLOW_DB", raising=False)
-    return Store.open(tmp_path)
+    if getattr(request, "param", "sqlite") == "postgres":
+        monkeypatch.setenv("REELFLOW_DB", request.getfixturevalue("postgres_url"))
+    opened = Store.open(tmp_path)
+    yield opened
+    if "metadata" in opened.__dict__ and opened.config.db_url.startswith("postgresql"):
+        opened.metadata.close()  # before its database is dropped
 
 
 @pytest.fixture
 def output() -> io.StringIO:
     return io.StringIO()
+
+
+def _postgres_unavailable(reason: str) -> NoReturn:
+    if os.environ.get("REELFLOW_REQUIRE_POSTGRES") == "1":
+        pytest.fail(
+            f"{reason} (REELFLOW_REQUIRE_POSTGRES=1: PostgreSQL is required)", pytrace=False
+        )
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """An AUTOCOMMIT engine on the PostgreSQL server named by ``REELFLOW_TEST_POSTGRES`` (a
+    SQLAlchemy URL of a role that may create databases). Without it PostgreSQL tests skip, or
+    fail when ``REELFLOW_REQUIRE_POSTGRES=1`` (CI, whose ``.ci/run`` starts a server)."""
+    url = os.environ.get("REELFLOW_TEST_POSTGRES")
+    if not url:
+        _postgres_unavailable(
+            "no PostgreSQL server to test against: set REELFLOW_TEST_POSTGRES to a SQLAlchemy URL"
+            " such as postgresql+psycopg://user:password@127.0.0.1:5432/postgres"
+        )
+    import sqlalchemy as sa
+
+    try:
+        engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except ImportError as exc:
+        _postgres_unavailable(f"the PostgreSQL driver is not installed ({exc.name})")
+    except sa.exc.SQLAlchemyError as exc:
+        shown = sa.engine.make_url(url).render_as_string(hide_password=True)
+        first = str(exc).strip().splitlines()[0]
+        _postgres_unavailable(f"the PostgreSQL server at {shown} is unreachable: {first}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Any) -> Iterator[str]:
+    """The URL of a new, empty database on the test server, dropped after the test. Its
+    collation is linguistic (ICU en-US, as production servers often are, where the server
+    supports it) so that no result depends on the database sorting text by code point."""
+    import sqlalchemy as sa
+
+    name = f"reelflow_test_{uuid.uuid4().hex[:16]}"
+    with postgres_server.connect() as conn:
+        try:
+            conn.exec_driver_sql(
+                f'CREATE DATABASE "{name}" TEMPLATE template0'
+                " LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
+            )
+        except sa.exc.DBAPIError:  # before PostgreSQL 15, or built without ICU
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = postgres_server.url.set(database=name)
+    yield url.render_as_string(hide_password=False)
+    with postgres_server.connect() as conn:  # WITH (FORCE) ends connections a test left open
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -28,6 +28,9 @@ from reelflow.models import EASE, MostPopular, Random
 from reelflow.registry import Registry
 from reelflow.store import Store
 
+# the tests that write what the registry's tables hold also run with the metadata in PostgreSQL
+on_every_backend = pytest.mark.parametrize("store", ["sqlite", "postgres"], indirect=True)
+
 
 @pytest.fixture(scope="module")
 def split() -> Split:
@@ -40,6 +43,7 @@ def registry(store: Store) -> Registry:
     return Registry(store)
 
 
+@on_every_backend
 def test_register_numbers_versions_and_loads_them_back(registry: Registry, split: Split) -> None:
     model = EASE(l2=50.0).fit(split.train)
     first = registry.register(
@@ -132,6 +136,7 @@ def test_first_promotion_has_no_champion_to_beat(registry: Registry, split: Spli
     assert "nothing to beat" in promotion.results[0].message
 
 
+@on_every_backend
 def test_a_worse_candidate_is_refused_and_nothing_moves(registry: Registry, split: Split) -> None:
     _two_versions(registry, split)
     registry.promote("recs", 1, data=split)
@@ -155,6 +160,7 @@ def test_beats_champion_promotes_a_better_model(registry: Registry, split: Split
     assert promotion.promoted and promotion.results[0].value > 0.01
 
 
+@on_every_backend
 def test_force_needs_a_reason_which_is_recorded(registry: Registry, split: Split) -> None:
     _two_versions(registry, split)
     registry.promote("recs", 1)
@@ -218,6 +224,7 @@ def test_degenerate_lists_and_missing_data_fail_their_gates(
     assert "needs evaluation data" in no_data.message
 
 
+@on_every_backend
 def test_rollback_walks_back_through_promotions(registry: Registry, split: Split) -> None:
     for _ in range(3):
         registry.register("recs", MostPopular().fit(split.train), verify=False)
@@ -237,6 +244,7 @@ def test_rollback_walks_back_through_promotions(registry: Registry, split: Split
     ]
 
 
+@on_every_backend
 def test_two_promotions_at_once_leave_one_winner(store: Store, split: Split) -> None:
     for _ in range(2):
         Registry(store).register("recs", MostPopular().fit(split.train), verify=False)
@@ -281,6 +289,7 @@ Registry(sys.argv[1]).promote("recs", 2, gates=[slow])
 """
 
 
+@on_every_backend
 def test_a_crash_mid_promotion_leaves_the_previous_state(store: Store, split: Split) -> None:
     registry = Registry(store)
     for _ in range(2):
@@ -301,6 +310,7 @@ def test_a_crash_mid_promotion_leaves_the_previous_state(store: Store, split: Sp
     assert registry.promote("recs", 2).promoted, "the store is usable after the crash"
 
 
+@on_every_backend
 def test_registering_with_data_keeps_a_reference_profile(registry: Registry, split: Split) -> None:
     model = EASE(l2=50.0).fit(split.train)
     with_data = registry.register("recs", model, data=split.train, verify=False)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
+
 from reelflow import Client
 from reelflow.flow import run_flow
 from reelflow.flow._display import PlainDisplay
@@ -15,6 +17,7 @@ from reelflow.store._guards import GuardResultStore
 FLOW = str(Path(__file__).parents[1] / "flow" / "runtime_flows" / "registering.py")
 
 
+@pytest.mark.parametrize("store", ["sqlite", "postgres"], indirect=True)
 def test_a_step_registers_with_its_lineage_and_guard_results(store: Store) -> None:
     outcome = run_flow(FLOW, {}, store=store, display=PlainDisplay(out=io.StringIO()))
     assert outcome.status == SUCCEEDED

@@ -8,6 +8,7 @@ the records (``GuardResult.to_record()`` dicts) and reads them back.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -48,8 +49,8 @@ def insert_guard_results(
             "name": str(record["name"]),
             "passed": int(bool(record["passed"])),
             "severity": str(record["severity"]),
-            "value": record.get("value"),
-            "threshold": record.get("threshold"),
+            "value": _number(record.get("value")),
+            "threshold": _number(record.get("threshold")),
             "message": str(record.get("message") or ""),
             "details": dumps(record.get("details") or {}),
         }
@@ -58,6 +59,14 @@ def insert_guard_results(
     if rows:
         conn.execute(t.guard_results.insert(), rows)
     return len(rows)
+
+
+def _number(value: Any) -> float | None:
+    """A float, or None for no value and for NaN (which SQLite stores as NULL anyway)."""
+    if value is None:
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
 
 
 def copy_task_guard_results(conn: Connection, origin_task: int, run_id: int, task_id: int) -> None:

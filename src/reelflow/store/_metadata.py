@@ -1,12 +1,18 @@
-"""Run metadata in SQL through SQLAlchemy: SQLite (WAL) by default, any SQLAlchemy URL otherwise.
+"""Run metadata in SQL through SQLAlchemy: SQLite (WAL) by default, any SQLAlchemy URL otherwise
+(PostgreSQL is tested as well).
 
 Writes happen in short transactions. On SQLite they start with ``BEGIN IMMEDIATE`` so that two
 runs writing to one store wait for each other instead of failing halfway through a transaction.
+PostgreSQL lets writers run side by side (read committed); a write that reads before it decides
+(the next version number, an alias still where the writer saw it, the tables to create) first
+takes a transaction-scoped advisory lock on what it decides about (:func:`serialize`), so it
+behaves as on SQLite.
 """
 
 from __future__ import annotations
 
 import getpass
+import hashlib
 import os
 import socket
 import sqlite3
@@ -74,13 +80,15 @@ class MetadataStore:
                 f"cannot open the metadata database {_redact(url)}: {_first_line(exc)}"
             ) from None
         except ImportError as exc:
+            package = '"reelflow[postgres]"' if str(exc.name).startswith("psycopg") else exc.name
             raise StoreError(
                 f"cannot open the metadata database {_redact(url)}: its driver is not installed"
-                f" ({exc.name}); pip install it, e.g. 'pip install {exc.name}'"
+                f" ({exc.name}); pip install it, e.g. 'pip install {package}'"
             ) from None
 
     def _create_schema(self) -> None:
         with self._writer.begin() as conn:
+            serialize(conn, "schema")  # two processes opening a new database at once
             t.metadata.create_all(conn)
             row = conn.execute(sa.select(t.info.c.value).where(t.info.c.name == "schema")).first()
             if row is None:
@@ -143,6 +151,7 @@ class MetadataStore:
     def add_tags(self, run_id: int, tags: Iterable[str]) -> None:
         self.get_run(run_id)
         with self._writer.begin() as conn:
+            serialize(conn, "tags", run_id)
             existing = set(self._tags(conn, [run_id]).get(run_id, ()))
             for tag in sorted(set(tags) - existing):
                 conn.execute(t.tags.insert().values(run_id=run_id, tag=tag))
@@ -190,23 +199,22 @@ class MetadataStore:
         return [replace(run, tags=tags.get(run.id, ())) for run in found]
 
     def list_flows(self) -> list[str]:
-        query = sa.select(t.runs.c.flow_name).distinct().order_by(t.runs.c.flow_name)
+        query = sa.select(t.runs.c.flow_name).distinct()
         with self._reader.connect() as conn:
-            return [row[0] for row in conn.execute(query)]
+            return sorted(row[0] for row in conn.execute(query))
 
     @staticmethod
     def _tags(conn: Connection, run_ids: list[int]) -> dict[int, tuple[str, ...]]:
         if not run_ids:
             return {}
         rows = conn.execute(
-            sa.select(t.tags.c.run_id, t.tags.c.tag)
-            .where(t.tags.c.run_id.in_(run_ids))
-            .order_by(t.tags.c.tag)
+            sa.select(t.tags.c.run_id, t.tags.c.tag).where(t.tags.c.run_id.in_(run_ids))
         )
         found: dict[int, list[str]] = {}
         for run_id, tag in rows:
             found.setdefault(run_id, []).append(tag)
-        return {run_id: tuple(values) for run_id, values in found.items()}
+        # sorted here, by code point: a database's collation may order text otherwise
+        return {run_id: tuple(sorted(values)) for run_id, values in found.items()}
 
     # --- tasks ---------------------------------------------------------------------------------
 
@@ -432,6 +440,23 @@ def _retry_locked(action: Callable[[], Any], *, seconds: float = 30.0) -> Any:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
+
+
+def serialize(conn: Connection, *key: object) -> None:
+    """Make writers that decide about ``key`` take turns, until this transaction ends.
+
+    SQLite needs nothing: ``BEGIN IMMEDIATE`` already lets one writer at a time in. PostgreSQL
+    takes a transaction-scoped advisory lock on a 64-bit hash of the key, so a transaction that
+    reads and then writes sees what the previous holder committed.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    text = "\x1f".join(str(part) for part in ("reelflow", *key))
+    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
+    conn.execute(
+        sa.text("SELECT pg_advisory_xact_lock(:key)"),
+        {"key": int.from_bytes(digest, "big", signed=True)},
+    )
 
 
 def insert_id(conn: Connection, statement: Any, values: dict[str, Any] | None = None) -> int:

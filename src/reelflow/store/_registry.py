@@ -2,7 +2,9 @@
 
 The registry layer decides what a version or a promotion means (``reelflow.registry``); this
 module only reads and writes the rows, each change in one transaction (``BEGIN IMMEDIATE`` on
-SQLite), so a crash leaves either the old state or the new one, never half of each.
+SQLite, an advisory lock on the model or alias on PostgreSQL: see ``serialize``), so a crash
+leaves either the old state or the new one, never half of each, and of two writers that read
+the same state only one acts on it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from reelflow._errors import RegistryError
 from reelflow.store import _schema as t
-from reelflow.store._metadata import MetadataStore, _retry_locked, insert_id
+from reelflow.store._metadata import MetadataStore, _retry_locked, insert_id, serialize
 from reelflow.store._records import dumps, loads
 
 _JSON_COLUMNS = ("params", "metrics", "lineage", "importance")
@@ -38,6 +40,7 @@ class RegistryTables:
 
         def insert() -> int:
             with self.metadata._writer.begin() as conn:
+                serialize(conn, "model_versions", name)
                 table = t.model_versions
                 last = conn.execute(
                     sa.select(sa.func.max(table.c.version)).where(table.c.name == name)
@@ -54,7 +57,7 @@ class RegistryTables:
 
         try:
             return int(_retry_locked(insert))
-        except sa.exc.IntegrityError:  # another writer took the number first (not on SQLite)
+        except sa.exc.IntegrityError:  # another writer took the number first (other databases)
             return int(_retry_locked(insert))
 
     def get_version(self, name: str, version: int) -> dict[str, Any] | None:
@@ -69,23 +72,27 @@ class RegistryTables:
         return decoded
 
     def list_versions(self, name: str | None = None) -> list[dict[str, Any]]:
-        """Versions, newest first (of every model when ``name`` is None), without their files."""
+        """Versions, newest first (of every model when ``name`` is None, by name), without their
+        files."""
         table = t.model_versions
-        query = sa.select(table).order_by(table.c.name, table.c.version.desc())
+        query = sa.select(table)
         if name is not None:
             query = query.where(table.c.name == name)
         with self.metadata._reader.connect() as conn:
-            return [_decoded(row._mapping) for row in conn.execute(query)]
+            rows = [_decoded(row._mapping) for row in conn.execute(query)]
+        # sorted here, by code point: a database's collation may order names otherwise
+        return sorted(rows, key=lambda row: (row["name"], -row["version"]))
 
     # --- aliases -------------------------------------------------------------------------------
 
     def aliases(self, name: str | None = None) -> list[dict[str, Any]]:
         table = t.model_aliases
-        query = sa.select(table).order_by(table.c.name, table.c.alias)
+        query = sa.select(table)
         if name is not None:
             query = query.where(table.c.name == name)
         with self.metadata._reader.connect() as conn:
-            return [dict(row._mapping) for row in conn.execute(query)]
+            rows = [dict(row._mapping) for row in conn.execute(query)]
+        return sorted(rows, key=lambda row: (row["name"], row["alias"]))
 
     def alias_version(self, name: str, alias: str) -> int | None:
         table = t.model_aliases
@@ -113,6 +120,7 @@ class RegistryTables:
 
         def move() -> bool:
             with self.metadata._writer.begin() as conn:
+                serialize(conn, "model_aliases", name, alias)
                 now = time.time()
                 current = _alias_version(conn, name, alias)
                 if current != expected:
@@ -199,8 +207,8 @@ def _finish_promotion(conn: Connection, promotion_id: int, status: str, now: flo
 
 def _files(conn: Connection, version_id: int) -> list[tuple[str, str, int]]:
     table = t.model_files
-    query = sa.select(table).where(table.c.version_id == version_id).order_by(table.c.path)
-    return [(row.path, row.key, int(row.size)) for row in conn.execute(query)]
+    query = sa.select(table).where(table.c.version_id == version_id)
+    return sorted((row.path, row.key, int(row.size)) for row in conn.execute(query))
 
 
 def _encoded(row: Mapping[str, Any]) -> dict[str, Any]:
