@@ -51,6 +51,8 @@ CUSTOM = FeatureSet(
         Feature("first_event", "user", "MIN(timestamp)"),
         Feature("events_last_week_but_one", "item", "COUNT(*)", "7d", offset="7d"),
         Feature("region_items", "user_region", "COUNT(DISTINCT item_id)", "30d", default=0),
+        Feature("us_items", "user", "COUNT(DISTINCT item_id)", where="region = 'us'"),
+        Feature("item_users_before_last_week", "item", "COUNT(DISTINCT user_id)", offset="7d"),
     ),
 )
 
@@ -71,6 +73,9 @@ def _custom_reference(log: Any, spine: pa.Table) -> dict[str, list[Any]]:
         out["events_last_week_but_one"].append(int(im.sum()))
         regional = month & (log.region == row["region"])
         out["region_items"].append(len(set(log.item[regional].tolist())))
+        out["us_items"].append(len(set(log.item[um & (log.region == "us")].tolist())))
+        early = (log.item == i) & (log.timestamp < t - 7 * DAY)
+        out["item_users_before_last_week"].append(len(set(log.user[early].tolist())))
     return out
 
 
@@ -93,8 +98,89 @@ def test_which_aggregates_run_as_a_sorted_pass() -> None:
     assert plans["last_in_7d"] == ("last", None)
     assert plans["first_event"] == ("first", None)
     assert plans["distinct_30d"] is None and plans["mean_weight_7d"] is None
+    assert plans["us_items"] == ("distinct", "item_id")  # without a window: first events
+    assert plans["item_users_before_last_week"] == ("distinct", "user_id")
     ratio = Feature("r", "user", "SUM(weight) / SUM(1)")
     assert running_form(ratio) is None  # two calls, not one: a range join
+    for sql in ("COUNT(item_id)", "COUNT(DISTINCT item_id, region)", "COUNT(DISTINCT a) + 1"):
+        assert running_form(Feature("x", "user", sql)) is None, sql
+
+
+def test_the_sorted_pass_splits_each_key_at_its_first_and_last_probe() -> None:
+    """Events before a key's first probe are counted by a GROUP BY, those in between sorted
+    with the probes, the later ones dropped: every combination against a brute force."""
+    rng = np.random.default_rng(11)
+    n = 400
+    events = pa.table(
+        {
+            "user_id": rng.integers(0, 6, n),
+            "item_id": rng.integers(0, 9, n),
+            "timestamp": rng.integers(0, 50, n) * 10,  # many ties, on the probes' times too
+            "weight": rng.integers(0, 4, n).astype(np.float64),
+        }
+    )
+    spine = pa.table(
+        {
+            "user_id": [0, 0, 0, 1, 2, 2, 3, 7],  # user 1 probed once, 7 without events
+            "as_of": [250, 100, 480, 300, 0, 1000, 250, 100],  # 0: before every event
+        }
+    )
+    features = [
+        Feature("n", "user", "COUNT(*)"),
+        Feature("n_100", "user", "COUNT(*)", 100, offset=30),
+        Feature("w", "user", "SUM(weight)"),
+        Feature("last", "user", "MAX(timestamp)"),
+        Feature("first", "user", "MIN(timestamp)"),
+        Feature("items", "user", "COUNT(DISTINCT item_id)"),
+    ]
+    out = compute(features, events, spine).to_pylist()
+    user, item = events.column("user_id").to_numpy(), events.column("item_id").to_numpy()
+    time, weight = events.column("timestamp").to_numpy(), events.column("weight").to_numpy()
+    for row in out:
+        mine = (user == row["user_id"]) & (time < row["as_of"])
+        windowed = (user == row["user_id"]) & (time >= row["as_of"] - 130)
+        windowed &= time < row["as_of"] - 30
+        assert row["n"] == mine.sum() and row["n_100"] == windowed.sum()
+        assert row["w"] == pytest.approx(weight[mine].sum())
+        assert row["last"] == (time[mine].max() if mine.any() else None)
+        assert row["first"] == (time[mine].min() if mine.any() else None)
+        assert row["items"] == len(set(item[mine].tolist()))
+
+
+def test_a_query_feature_reads_its_inputs_from_the_probes() -> None:
+    log = random_log(9)
+    spine = random_spine(log, 9)
+    every, repeats = BUILTINS["user_events_all"], BUILTINS["user_item_events_all"]
+    others = Feature.query(
+        "other_items_events",
+        "user_item",
+        "SELECT p.user_id, p.item_id, p.as_of, p.user_events_all - COUNT(e.item_id) AS value "
+        "FROM {probes} p LEFT JOIN {events} e ON e.user_id = p.user_id "
+        "AND e.item_id = p.item_id AND e.timestamp < p.as_of "
+        "GROUP BY p.user_id, p.item_id, p.as_of, p.user_events_all",
+        inputs=[every],
+    )
+    out = compute([others, every, repeats], log.table(), spine)
+    expected = [
+        a - b
+        for a, b in zip(
+            out.column("user_events_all").to_pylist(),
+            out.column("user_item_events_all").to_pylist(),
+            strict=True,
+        )
+    ]
+    assert out.column("other_items_events").to_pylist() == expected
+    hidden = compute(others, log.table(), spine)  # the input is computed, and not returned
+    assert hidden.column_names == [*spine.column_names, "other_items_events"]
+    assert hidden.column("other_items_events").equals(out.column("other_items_events"))
+    with pytest.raises(DataError, match="aggregate over some of its keys"):
+        Feature.query("q", "user", "SELECT * FROM {events}, {probes}", inputs=[
+            BUILTINS["item_events_all"]])  # fmt: skip
+    with pytest.raises(DataError, match="aggregate over some of its keys"):
+        Feature.query("q", "user_item", "SELECT * FROM {events}, {probes}", inputs=[
+            BUILTINS["user_recency_s"]])  # fmt: skip
+    with pytest.raises(DataError, match="only derived and query features take inputs"):
+        Feature("x", "user", "COUNT(*)", inputs=(every,))
 
 
 def test_derived_features_can_stack_and_hidden_inputs_stay_hidden() -> None:
@@ -285,7 +371,7 @@ def test_the_sql_stays_in_the_subset_duckdb_and_spark_share() -> None:
         (lambda: Feature.query("x", "user", "SELECT 1"), "{events}"),
         (
             lambda: Feature("x", "user", "COUNT(*)", inputs=(BUILTINS["user_events_all"],)),
-            "derived",
+            "derived and query",
         ),
         (lambda: FeatureSet("s", (BUILTINS["user_events_all"],) * 2), "twice"),
     ],

@@ -7,7 +7,7 @@ measure from (a model such as LightGBM takes NULL as missing).
 
 from __future__ import annotations
 
-from reelflow.features._cooc import cooccurrence_feature
+from reelflow.features._cooc import USER_EVENTS_ALL, cooccurrence_feature
 from reelflow.features._feature import Entity, Feature, FeatureSet
 
 
@@ -34,7 +34,7 @@ def _count(
 
 user_events_7d = _count("user_events_7d", "user", "7d", "the user's events in the last 7 days")
 user_events_30d = _count("user_events_30d", "user", "30d", "the user's events in the last 30 days")
-user_events_all = _count("user_events_all", "user", None, "the user's events before as_of")
+user_events_all = USER_EVENTS_ALL  # defined with the co-occurrence feature, which reads it
 user_last_event_at = Feature(
     "user_last_event_at", "user", "MAX(timestamp)", None, "time of the user's last event (unix s)"
 )
@@ -45,13 +45,12 @@ user_recency_s = Feature.derived(
     [user_last_event_at],
     "seconds since the user's last event (NULL without history)",
 )
-user_distinct_items = _count(
+user_distinct_items = Feature(
     "user_distinct_items",
     "user",
+    "COUNT(DISTINCT item_id)",
     None,
     "distinct items the user consumed before as_of",
-    source="SELECT user_id, item_id, MIN(timestamp) AS timestamp FROM {events} "
-    "GROUP BY user_id, item_id",
 )
 
 # --- items ---------------------------------------------------------------------------------------

@@ -4,20 +4,28 @@ Every value is computed for a *probe*: a key and a time ``t``, and only from eve
 ``timestamp < t``. Probes are the distinct (key, ``as_of - offset``) and (key, ``as_of - offset -
 window``) pairs of the spine, so spine rows that share a user and a time share the work.
 
-- **Sorted pass** (``COUNT(*)``, ``SUM(expr)``, ``MAX(timestamp)``, ``MIN(timestamp)``): the
-  probes are put in the stream of events, ordered by (key, time, probes before events at the
-  same second). A probe's ``ROW_NUMBER`` less its rank among the probes is the number of events
-  strictly before it; running sums and the last/first event time come from the same window. A
-  window's count is the count at its end less the count at its start. One sort of the events
-  per key, however many windows; no quadratic join, and no skew problem for popular items.
+- **Sorted pass** (``COUNT(*)``, ``SUM(expr)``, ``MAX(timestamp)``, ``MIN(timestamp)``, and
+  ``COUNT(DISTINCT expr)`` without a window, which counts each value's first event): each key's
+  events are split at its earliest and latest probe. Those before the earliest are counted
+  (summed, ...) by a plain GROUP BY; those from the latest on are dropped, no probe sees them;
+  only those in between are put in one stream with the probes, ordered by (key, time, probes
+  before events at the same second), under a dense integer id per key so that the sort moves
+  no strings. A probe's ``ROW_NUMBER`` less its rank among the probes, plus the count before
+  the earliest probe, is the number of events strictly before it; running sums and the
+  last/first event time come from the same window. A window's count is the count at its end
+  less the count at its start. One sort per key group, however many windows, and only of the
+  events between a key's first and last probe: no quadratic join, no skew problem for popular
+  items, and nothing to sort for a key probed once.
 - **Range join** (any other aggregate): each probe joins the events of its key inside its window
   and aggregates them. Its cost grows with the events per probe.
-- **Query** features run their own SELECT on the probes; **derived** features are expressions
-  over the others, evaluated on the spine.
+- **Query** features run their own SELECT on the probes (with the values of their inputs, which
+  are computed first); **derived** features are expressions over the others, evaluated on the
+  spine.
 
 The SQL is the subset DuckDB and Spark SQL share (CTEs, ``UNION ALL``, named windows,
-``ROW_NUMBER``, ``CASE``, ``COALESCE``, ``CAST``, joins); the one spelling that differs (where
-``IGNORE NULLS`` goes) comes from :data:`_IGNORE_NULLS`, keyed by the engine's dialect.
+``ROW_NUMBER``, ``CASE``, ``COALESCE``, ``CAST``, ``LEAST``/``GREATEST``, joins); the one
+spelling that differs (where ``IGNORE NULLS`` goes) comes from :data:`_IGNORE_NULLS`, keyed by
+the engine's dialect.
 """
 
 from __future__ import annotations
@@ -40,7 +48,7 @@ _IGNORE_NULLS = {
     "spark": "{function}({value}) IGNORE NULLS",
 }
 
-Op = Literal["count", "sum", "last", "first"]
+Op = Literal["count", "sum", "last", "first", "distinct"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,7 @@ class _SortedGroup:
     sums: list[str] = field(default_factory=list)
     last: bool = False
     first: bool = False
+    distinct: str | None = None  # counts the first event of each value of this expression
 
 
 @dataclass
@@ -84,8 +93,8 @@ class _RangeGroup:
 
 
 def running_form(feature: Feature) -> tuple[Op, str | None] | None:
-    """How an aggregate runs as a sorted pass (its operation and SUM's argument), or None when
-    it needs a range join."""
+    """How an aggregate runs as a sorted pass (its operation and its argument: SUM's, or what
+    COUNT(DISTINCT ...) counts), or None when it needs a range join."""
     text = " ".join(feature.sql.split())
     if text.upper() in ("COUNT(*)", "COUNT(1)"):
         return "count", None
@@ -93,6 +102,8 @@ def running_form(feature: Feature) -> tuple[Op, str | None] | None:
     if call is None:
         return None
     function, argument = call
+    if function == "COUNT":  # COUNT(DISTINCT x): a value counts from its first event on
+        return ("distinct", argument) if feature.window is None else None
     if function == "SUM":
         return "sum", argument
     if function == "MAX" and argument.lower() == "timestamp":
@@ -117,30 +128,30 @@ def compile_plan(requested: Sequence[Feature], features: Sequence[Feature], ctx:
             _assign(feature, ctx, sorted_groups, range_groups)
 
     expressions: dict[str, str] = {}
-    joins: list[str] = []
+    joins: list[tuple[str, str]] = []  # (alias, LEFT JOIN clause)
     for index, group in enumerate(sorted_groups.values()):
         table = f"__rf_c{index}"
         plan.tables.append((table, _sorted_sql(group, ctx.dialect)))
         for offset in sorted(group.offsets):
             alias = f"{table}_{offset}"
-            joins.append(_probe_join(table, alias, group.keys, f"s.as_of - {offset}"))
+            joins.append((alias, _probe_join(table, alias, group.keys, f"s.as_of - {offset}")))
     for index, ranged in enumerate(range_groups.values()):
         table = f"__rf_r{index}"
         plan.tables.append((table, _range_sql(ranged)))
-        joins.append(_probe_join(table, table, ranged.keys, "s.as_of"))
+        joins.append((table, _probe_join(table, table, ranged.keys, "s.as_of")))
         for position, feature in enumerate(ranged.features):
             expressions[feature.name] = _defaulted(f"{table}.__rf_f{position}", feature)
-    for index, feature in enumerate(queries):
-        table = f"__rf_q{index}"
-        plan.tables.append((table, _query_sql(feature, ctx)))
-        joins.append(_probe_join(table, table, feature.key_columns, "s.as_of"))
-        expressions[feature.name] = _defaulted(f"{table}.value", feature)
     for feature in features:
         if feature.kind == "aggregate" and feature.name not in expressions:
             group_index = _index_of(sorted_groups, _sorted_key(feature, ctx))
             expressions[feature.name] = _sorted_expression(feature, group_index, sorted_groups)
+    for index, feature in enumerate(queries):
+        table = f"__rf_q{index}"
+        plan.tables.append((table, _query_sql(feature, ctx, expressions, joins)))
+        joins.append((table, _probe_join(table, table, feature.key_columns, "s.as_of")))
+        expressions[feature.name] = _defaulted(f"{table}.value", feature)
 
-    plan.final = _final_sql(requested, features, expressions, joins, ctx)
+    plan.final = _final_sql(requested, features, expressions, [j for _, j in joins], ctx)
     return plan
 
 
@@ -158,7 +169,9 @@ def _events_for(feature: Feature, ctx: Context) -> str:
 
 
 def _sorted_key(feature: Feature, ctx: Context) -> tuple[object, ...]:
-    return (feature.key_columns, _events_for(feature, ctx), feature.where)
+    form = running_form(feature)
+    distinct = form[1] if form is not None and form[0] == "distinct" else None
+    return (feature.key_columns, _events_for(feature, ctx), feature.where, distinct)
 
 
 def _assign(
@@ -182,7 +195,13 @@ def _assign(
         return
     op, argument = form
     sorted_group = sorted_groups.setdefault(
-        _sorted_key(feature, ctx), _SortedGroup(feature.key_columns, events, feature.where)
+        _sorted_key(feature, ctx),
+        _SortedGroup(
+            feature.key_columns,
+            events,
+            feature.where,
+            distinct=argument if op == "distinct" else None,
+        ),
     )
     sorted_group.offsets.update(_probe_offsets(feature))
     if op == "sum" and argument is not None and argument not in sorted_group.sums:
@@ -195,7 +214,8 @@ def _probe_offsets(feature: Feature) -> list[int]:
     """How far before ``as_of`` a feature's probes are: its window's end, and start if any."""
     end = feature.offset_seconds
     window = feature.window_seconds
-    if window is None or running_form(feature) in (("last", None), ("first", None)):
+    form = running_form(feature)
+    if window is None or (form is not None and form[0] in ("last", "first")):
         return [end]
     return [end, end + window]
 
@@ -216,49 +236,145 @@ def _sorted_sql(group: _SortedGroup, dialect: str) -> str:
         for offset in sorted(group.offsets)
     )
     filters = present if group.where is None else f"{present} AND ({group.where})"
-    event_values = "".join(
-        f", CAST({value} AS DOUBLE) AS __rf_v{j}" for j, value in enumerate(group.sums)
+    ctes, select = before_sql(
+        keys,
+        probes=probes,
+        events=group.events,
+        time="timestamp",
+        where=filters,
+        sums=group.sums,
+        last=group.last,
+        first=group.first,
+        distinct=group.distinct,
+        dialect=dialect,
     )
-    probe_values = "".join(f", CAST(NULL AS DOUBLE) AS __rf_v{j}" for j in range(len(group.sums)))
-    running = ["ROW_NUMBER() OVER __rf_w AS __rf_ra"]
-    event_time = "CASE WHEN __rf_kind = 1 THEN __rf_t END"
-    pattern = _IGNORE_NULLS[dialect]
-    if group.last:
-        last = pattern.format(function="LAST_VALUE", value=event_time)
-        running.append(f"{last} OVER __rf_w AS __rf_last")
-    if group.first:
-        first = pattern.format(function="FIRST_VALUE", value=event_time)
-        running.append(f"{first} OVER __rf_w AS __rf_first")
-    running += [f"SUM(__rf_v{j}) OVER __rf_w AS __rf_s{j}" for j in range(len(group.sums))]
-    carried = ["w.__rf_last"] if group.last else []
-    carried += ["w.__rf_first"] if group.first else []
-    carried += [f"w.__rf_s{j}" for j in range(len(group.sums))]
-    on = " AND ".join(f"p.{k} = w.{k}" for k in keys)
+    return f"WITH {ctes}\n{select}"
+
+
+def before_sql(
+    keys: Sequence[str],
+    *,
+    probes: str,
+    events: str,
+    time: str,
+    where: str | None = None,
+    sums: Sequence[str] = (),
+    last: bool = False,
+    first: bool = False,
+    distinct: str | None = None,
+    dialect: str = "duckdb",
+    prefix: str = "__rf_b",
+) -> tuple[str, str]:
+    """What the events of each probe's key hold strictly before the probe's time: CTEs (named
+    ``prefix``...) and a SELECT returning ``keys``, ``__rf_t`` (the probe's time), ``__rf_n``
+    (the count), and, when asked, ``__rf_last``/``__rf_first`` (the latest/earliest event time)
+    and ``__rf_s{j}`` (the sum of ``sums[j]``; NULL when there is nothing to sum).
+
+    ``probes`` is a SELECT of distinct (``keys``, ``__rf_t``); ``events`` a relation holding the
+    ``keys`` and ``time`` columns, read where ``where`` holds (unqualified column names).
+    ``distinct``: count each value of this expression once, from its first event on (what
+    ``COUNT(DISTINCT ...)`` without a window is).
+
+    Each key's events are split at its earliest and latest probe: those before the earliest are
+    counted (summed, ...) by a plain GROUP BY, those from the latest on are dropped (no probe
+    sees them), and only those in between go into the sorted stream with the probes, ordered by
+    (key, time, probes before events at the same second), the key replaced by a dense integer
+    id so that the sort moves no strings. Each probe carries the count before the split less
+    its rank among its key's probes, so that adding its ``ROW_NUMBER`` in the stream gives the
+    events strictly before it, with no join back. A key probed once sorts nothing; a sort costs
+    what lies between a key's first and last probe, not its whole history.
+    """
+    columns = ", ".join(keys)
+    p = prefix
     renamed = ", ".join(f"{k} AS __rf_k{i}" for i, k in enumerate(keys))
-    wanted = " AND ".join(f"__rf_e.{k} = __rf_k.__rf_k{i}" for i, k in enumerate(keys))
-    extra = "".join(", " + c for c in carried)
-    return f"""WITH __rf_p AS ({probes}),
-__rf_stream AS (
-  SELECT {", ".join(f"__rf_e.{k}" for k in keys)}, timestamp AS __rf_t, 1 AS __rf_kind{event_values}
-  FROM {group.events} __rf_e
-  JOIN (SELECT DISTINCT {renamed} FROM __rf_p) __rf_k ON {wanted}
-  WHERE {filters}
-  UNION ALL
-  SELECT {columns}, __rf_t, 0 AS __rf_kind{probe_values} FROM __rf_p
+    ids = ", ".join(f"__rf_k{i}" for i in range(len(keys)))
+    on_span = " AND ".join(f"__rf_e.{k} = __rf_s.__rf_k{i}" for i, k in enumerate(keys))
+    on_probe = " AND ".join(f"__rf_q.{k} = __rf_s.__rf_k{i}" for i, k in enumerate(keys))
+    conditions = f"__rf_e.{time} < __rf_s.__rf_hi" + (f" AND ({where})" if where else "")
+    values = "".join(f", CAST({value} AS DOUBLE) AS __rf_v{j}" for j, value in enumerate(sums))
+    listed_values = "".join(f", __rf_v{j}" for j in range(len(sums)))
+    null_values = "".join(f", CAST(NULL AS DOUBLE) AS __rf_v{j}" for j in range(len(sums)))
+
+    # Per key, what its events before its first probe hold (a GROUP BY, no sort) ...
+    base = ["COUNT(*) AS __rf_n0"]
+    # ... carried by each probe into the stream (NULL on the events' rows), with the count
+    # less the probe's rank among the key's probes, so that adding its ROW_NUMBER in the stream
+    # gives the events before it ...
+    carried = {"__rf_c": "COALESCE(b.__rf_n0, 0) - ROW_NUMBER() OVER (PARTITION BY "
+               "__rf_s.__rf_id ORDER BY __rf_q.__rf_t)"}  # fmt: skip
+    kinds = {"__rf_c": "BIGINT"}
+    running = ["ROW_NUMBER() OVER __rf_w AS __rf_ra"]
+    # ... and the two combined.
+    results = ["w.__rf_c + w.__rf_ra AS __rf_n"]
+    pattern = _IGNORE_NULLS[dialect]
+    event_time = "CASE WHEN __rf_kind = 1 THEN __rf_t END"
+    if last:
+        base.append("MAX(__rf_t) AS __rf_last0")
+        carried["__rf_last0"], kinds["__rf_last0"] = "b.__rf_last0", "BIGINT"
+        value = pattern.format(function="LAST_VALUE", value=event_time)
+        running.append(f"{value} OVER __rf_w AS __rf_last")
+        results.append("COALESCE(w.__rf_last, w.__rf_last0) AS __rf_last")
+    if first:
+        base.append("MIN(__rf_t) AS __rf_first0")
+        carried["__rf_first0"], kinds["__rf_first0"] = "b.__rf_first0", "BIGINT"
+        value = pattern.format(function="FIRST_VALUE", value=event_time)
+        running.append(f"{value} OVER __rf_w AS __rf_first")
+        results.append("COALESCE(w.__rf_first0, w.__rf_first) AS __rf_first")
+    for j in range(len(sums)):
+        base.append(f"SUM(__rf_v{j}) AS __rf_s0{j}")
+        carried[f"__rf_s0{j}"], kinds[f"__rf_s0{j}"] = f"b.__rf_s0{j}", "DOUBLE"
+        running.append(f"SUM(__rf_v{j}) OVER __rf_w AS __rf_s{j}")
+        results.append(
+            f"COALESCE(w.__rf_s0{j} + w.__rf_s{j}, w.__rf_s0{j}, w.__rf_s{j}) AS __rf_s{j}"
+        )
+    carried_names = ", ".join(carried)
+    probe_carried = ", ".join(f"{value} AS {name}" for name, value in carried.items())
+    event_carried = ", ".join(f"CAST(NULL AS {kinds[name]}) AS {name}" for name in carried)
+    events_in = f"""
+  SELECT __rf_s.__rf_id, __rf_e.{time} AS __rf_t, __rf_s.__rf_lo{values}
+  FROM {events} __rf_e JOIN {p}_span __rf_s ON {on_span}
+  WHERE {conditions}
+"""
+    if distinct is not None:  # each value's first event (before the key's last probe) only
+        events_in = f"""
+  SELECT __rf_id, MIN(__rf_t) AS __rf_t, __rf_lo FROM (
+    SELECT __rf_s.__rf_id, __rf_e.{time} AS __rf_t, __rf_s.__rf_lo, {distinct} AS __rf_x
+    FROM {events} __rf_e JOIN {p}_span __rf_s ON {on_span}
+    WHERE {conditions} AND ({distinct}) IS NOT NULL
+  ) __rf_d
+  GROUP BY __rf_id, __rf_lo, __rf_x
+"""
+    ctes = f"""{p}_p AS ({probes}),
+{p}_span AS (
+  SELECT {ids}, ROW_NUMBER() OVER (ORDER BY {ids}) AS __rf_id, __rf_lo, __rf_hi
+  FROM (SELECT {renamed}, MIN(__rf_t) AS __rf_lo, MAX(__rf_t) AS __rf_hi FROM {p}_p
+        GROUP BY {columns}) __rf_g
 ),
-__rf_walk AS (
-  SELECT {columns}, __rf_t, __rf_kind, {", ".join(running)}
-  FROM __rf_stream
-  WINDOW __rf_w AS (PARTITION BY {columns} ORDER BY __rf_t, __rf_kind
+{p}_in AS ({events_in}),
+{p}_base AS (
+  SELECT __rf_id, {", ".join(base)} FROM {p}_in WHERE __rf_t < __rf_lo GROUP BY __rf_id
+),
+{p}_probe AS (
+  SELECT __rf_s.__rf_id, __rf_q.__rf_t, {probe_carried}
+  FROM {p}_p __rf_q JOIN {p}_span __rf_s ON {on_probe}
+  LEFT JOIN {p}_base b ON b.__rf_id = __rf_s.__rf_id
+),
+{p}_walk AS (
+  SELECT __rf_id, __rf_t, __rf_kind, {carried_names}, {", ".join(running)}
+  FROM (
+    SELECT __rf_id, __rf_t, 1 AS __rf_kind{listed_values}, {event_carried}
+    FROM {p}_in WHERE __rf_t >= __rf_lo
+    UNION ALL
+    SELECT __rf_id, __rf_t, 0 AS __rf_kind{null_values}, {carried_names} FROM {p}_probe
+  ) __rf_x
+  WINDOW __rf_w AS (PARTITION BY __rf_id ORDER BY __rf_t, __rf_kind
                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-),
-__rf_rank AS (
-  SELECT {columns}, __rf_t, ROW_NUMBER() OVER (PARTITION BY {columns} ORDER BY __rf_t) AS __rf_rp
-  FROM __rf_p
-)
-SELECT {", ".join(f"w.{k}" for k in keys)}, w.__rf_t, w.__rf_ra - p.__rf_rp AS __rf_n{extra}
-FROM __rf_walk w JOIN __rf_rank p ON {on} AND p.__rf_t = w.__rf_t
+)"""
+    outputs = ", ".join(f"s.__rf_k{i} AS {k}" for i, k in enumerate(keys))
+    select = f"""SELECT {outputs}, w.__rf_t, {", ".join(results)}
+FROM {p}_walk w JOIN {p}_span s ON s.__rf_id = w.__rf_id
 WHERE w.__rf_kind = 0"""
+    return ctes, select
 
 
 def _sorted_expression(
@@ -271,9 +387,9 @@ def _sorted_expression(
     end = feature.offset_seconds
     window = feature.window_seconds
     at_end = f"__rf_c{index}_{end}"
-    if op in ("count", "sum"):
-        column = "__rf_n" if op == "count" else f"__rf_s{group.sums.index(argument or '')}"
-        zero = "0" if op == "count" else "CAST(0 AS DOUBLE)"
+    if op in ("count", "sum", "distinct"):
+        column = "__rf_n" if op != "sum" else f"__rf_s{group.sums.index(argument or '')}"
+        zero = "CAST(0 AS DOUBLE)" if op == "sum" else "0"
         value = f"COALESCE({at_end}.{column}, {zero})"
         if window is not None:
             value += f" - COALESCE(__rf_c{index}_{end + window}.{column}, {zero})"
@@ -307,10 +423,21 @@ JOIN {group.events} e ON {" AND ".join(conditions)}
 GROUP BY {probe_keys}, p.as_of"""
 
 
-def _query_sql(feature: Feature, ctx: Context) -> str:
+def _query_sql(
+    feature: Feature, ctx: Context, expressions: dict[str, str], joins: list[tuple[str, str]]
+) -> str:
+    """A query feature's SELECT over its probes: the distinct keys and ``as_of`` of the spine,
+    with the values of its inputs (aggregates of its keys, computed before it) as columns."""
     keys = list(feature.key_columns)
-    present = " AND ".join(f"{k} IS NOT NULL" for k in keys)
-    probes = f"(SELECT DISTINCT {', '.join(keys)}, as_of FROM {SPINE} WHERE {present})"
+    present = " AND ".join(f"s.{k} IS NOT NULL" for k in keys)
+    columns = [f"s.{k}" for k in keys] + ["s.as_of"]
+    used: list[str] = []
+    for given in feature.inputs:
+        value = expressions[given.name]
+        columns.append(f"{value} AS {given.name}")
+        used += [join for alias, join in joins if _mentions(value, [alias]) and join not in used]
+    joined = "".join("\n" + join for join in used)
+    probes = f"(SELECT DISTINCT {', '.join(columns)} FROM {SPINE} s{joined}\nWHERE {present})"
     extra = [c for c in ctx.item_columns if c not in ctx.event_columns]
     events = EVENTS_WITH_ITEMS if _mentions(feature.sql, extra) else EVENTS
     body = feature.sql.replace("{events}", events).replace("{probes}", probes)
@@ -393,8 +520,9 @@ def _mentions(text: str, names: Iterable[str]) -> bool:
 
 
 def _single_call(text: str) -> tuple[str, str] | None:
-    """``("SUM", "weight")`` for ``SUM(weight)``: one call spanning the whole text."""
-    match = re.fullmatch(r"(SUM|MAX|MIN)\s*\((.*)\)", text, flags=re.IGNORECASE | re.DOTALL)
+    """``("SUM", "weight")`` for ``SUM(weight)``, ``("COUNT", "item_id")`` for ``COUNT(DISTINCT
+    item_id)``: one call spanning the whole text."""
+    match = re.fullmatch(r"(SUM|MAX|MIN|COUNT)\s*\((.*)\)", text, flags=re.IGNORECASE | re.DOTALL)
     if match is None:
         return None
     argument = match.group(2)
@@ -410,6 +538,24 @@ def _single_call(text: str) -> tuple[str, str] | None:
                 return None  # SUM(a) / SUM(b): the parentheses close early
     if depth != 0 or quoted:
         return None
-    if re.match(r"\s*DISTINCT\b", argument, flags=re.IGNORECASE):
+    function = match.group(1).upper()
+    distinct = re.match(r"\s*DISTINCT\b(.*)", argument, flags=re.IGNORECASE | re.DOTALL)
+    if function == "COUNT":  # only COUNT(DISTINCT x) of one expression (COUNT(*) is above)
+        if distinct is None or _top_level_comma(distinct.group(1)):
+            return None
+        return function, distinct.group(1).strip()
+    if distinct is not None:
         return None
-    return match.group(1).upper(), argument.strip()
+    return function, argument.strip()
+
+
+def _top_level_comma(text: str) -> bool:
+    depth, quoted = 0, False
+    for char in text:
+        if char == "'":
+            quoted = not quoted
+        elif not quoted and char in "()":
+            depth += 1 if char == "(" else -1
+        elif not quoted and depth == 0 and char == ",":
+            return True
+    return False

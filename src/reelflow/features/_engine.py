@@ -138,8 +138,8 @@ class SparkEngine:
     - ``close``: drop the temporary views and unpersist what was cached.
 
     The compiler's SQL (CTEs, ``UNION ALL``, ``ROW_NUMBER``/``LAST_VALUE ... IGNORE NULLS`` over
-    named windows, ``VALUES`` lists, ``CASE``, ``COALESCE``, ``CAST``, equi- and range joins)
-    is the subset both engines share; no dialect is transpiled.
+    named windows, ``VALUES`` lists, ``CASE``, ``COALESCE``, ``CAST``, ``LEAST``/``GREATEST``,
+    equi- and range joins) is the subset both engines share; no dialect is transpiled.
     """
 
     name = "spark"

@@ -41,13 +41,15 @@ class Feature:
     - ``kind="aggregate"`` (the default): ``sql`` is an aggregate over the events whose ``keys``
       match the spine row and whose timestamp is in ``[as_of - offset - window, as_of - offset)``
       (``window=None``: all history), optionally filtered by ``where``. ``COUNT(*)``,
-      ``SUM(expr)``, ``MAX(timestamp)`` and ``MIN(timestamp)`` (without a window) run as one
-      sorted pass over the events; any other aggregate runs as a range join.
+      ``SUM(expr)``, ``MAX(timestamp)``, and without a window ``MIN(timestamp)`` and
+      ``COUNT(DISTINCT expr)``, run as one sorted pass over the events; any other aggregate runs
+      as a range join.
     - ``kind="derived"``: ``sql`` is a scalar expression over the features in ``inputs`` (by
       name), ``as_of`` and the spine's columns.
     - ``kind="query"``: ``sql`` is a SELECT with ``{events}`` and ``{probes}`` placeholders that
       returns the key columns, ``as_of`` and ``value`` for every probe (its author keeps it
-      point-in-time correct).
+      point-in-time correct). Its ``inputs``, aggregates over some of its keys, are computed
+      first and read as columns of ``{probes}``.
 
     ``entity`` names the spine columns a row needs (``user_item``: ``user_id`` and
     ``item_id``); ``keys`` (default: the entity's columns) are the columns events are grouped by,
@@ -87,8 +89,15 @@ class Feature:
             raise DataError(f"feature '{self.name}': offset must not be negative")
         if self.kind == "derived" and not self.inputs:
             raise DataError(f"derived feature '{self.name}' names no inputs")
-        if self.kind != "derived" and self.inputs:
-            raise DataError(f"feature '{self.name}': only derived features take inputs")
+        if self.kind == "aggregate" and self.inputs:
+            raise DataError(f"feature '{self.name}': only derived and query features take inputs")
+        if self.kind == "query":
+            for given in self.inputs:
+                if given.kind != "aggregate" or not set(given.key_columns) <= set(self.key_columns):
+                    raise DataError(
+                        f"query feature '{self.name}': its input '{given.name}' must be an "
+                        f"aggregate over some of its keys ({', '.join(self.key_columns)})"
+                    )
         if self.kind == "query" and not ("{events}" in self.sql and "{probes}" in self.sql):
             raise DataError(
                 f"query feature '{self.name}' must read {{events}} and {{probes}} in its SQL"
@@ -131,9 +140,19 @@ class Feature:
         description: str = "",
         *,
         default: int | float | None = None,
+        inputs: Iterable[Feature] = (),
     ) -> Feature:
-        """A SELECT over ``{events}`` and ``{probes}`` returning keys, ``as_of`` and ``value``."""
-        return cls(name, entity, sql, description=description, kind="query", default=default)
+        """A SELECT over ``{events}`` and ``{probes}`` returning keys, ``as_of`` and ``value``;
+        ``{probes}`` holds the values of ``inputs`` (aggregates over some of its keys) too."""
+        return cls(
+            name,
+            entity,
+            sql,
+            description=description,
+            kind="query",
+            inputs=tuple(inputs),
+            default=default,
+        )
 
     # --- reading --------------------------------------------------------------------------------
 
