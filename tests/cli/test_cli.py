@@ -182,7 +182,7 @@ def test_a_corrupted_object_is_caught_on_read_and_by_store_check(
 
 
 def test_import_reelflow_stays_light(tmp_path: Path) -> None:
-    heavy = "('pandas', 'pyarrow', 'sqlalchemy', 'rich', 'numpy')"
+    heavy = "('pandas', 'pyarrow', 'sqlalchemy', 'rich', 'numpy', 'ray')"
     code = f"import sys, reelflow; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

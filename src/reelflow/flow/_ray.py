@@ -240,7 +240,10 @@ def _connect(ray: Any, address: str | None) -> None:
             ray.init(address=address, **quiet)
         except Exception as exc:
             first = (str(exc).strip().splitlines() or [""])[0]
-            raise ExecutorError(f"cannot join the Ray cluster at {address}: {first}") from None
+            raise ExecutorError(
+                f"cannot join the Ray cluster at {address}: {first} (a cluster with token "
+                "authentication needs RAY_AUTH_MODE=token and its token in this environment)"
+            ) from None
         return
     try:
         ray.init(
