@@ -99,3 +99,44 @@ def postgres_url(postgres_server: Any) -> Iterator[str]:
     yield url.render_as_string(hide_password=False)
     with postgres_server.connect() as conn:  # WITH (FORCE) ends connections a test left open
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def ray_instance() -> Iterator[str]:
+    """One local Ray instance for the whole session, sized for this 2-core machine: its GCS
+    address (``--ray-address`` for subprocesses). Runs in this process use it as it is (a Ray
+    executor never shuts down an instance it did not start). Ray must be installed: it is in the
+    ``dev`` extra, so a missing Ray fails here rather than skipping the Ray half of the suite."""
+    import logging
+
+    import ray
+
+    previous = os.getcwd()
+    os.chdir(ROOT)  # Ray's processes keep the directory they start in: not a test's tmp_path
+    try:
+        ray.init(
+            num_cpus=2,
+            object_store_memory=128 << 20,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+            namespace="reelflow-tests",
+        )
+    finally:
+        os.chdir(previous)
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(params=["local", "ray"])
+def executor(request: pytest.FixtureRequest) -> str:
+    """The executor a runtime behaviour test runs against: each such test runs on both.
+
+    Tasks on Ray run in processes the shared instance started, which do not see this process's
+    later environment changes: the flows under tests/flow are steered by parameters instead.
+    """
+    if request.param == "ray":
+        request.getfixturevalue("ray_instance")
+    return str(request.param)

@@ -57,6 +57,10 @@ class MergeArtifactsError(ReelflowError):
     """`merge_artifacts` met values that disagree across the join's inputs."""
 
 
+class ExecutorError(ReelflowError):
+    """The executor a run asked for cannot be had (Ray not installed, a cluster unreachable)."""
+
+
 class RunInterruptedError(ReelflowError):
     """The run was stopped (Ctrl-C or SIGTERM); it can be resumed."""
 

@@ -97,7 +97,17 @@ def test_a_step_that_raises_names_the_line_and_how_to_resume(store: Store, tmp_p
     assert "reelflow resume 1" in line
 
 
-def test_ctrl_c_interrupts_cleanly_and_the_run_resumes(store: Store, tmp_path: Path) -> None:
+def executor_args(executor: str, request: pytest.FixtureRequest) -> list[str]:
+    """The command-line options that run a flow on ``executor`` (Ray: the session's instance)."""
+    if executor == "local":
+        return []
+    return ["--executor", "ray", "--ray-address", request.getfixturevalue("ray_instance")]
+
+
+def test_ctrl_c_interrupts_cleanly_and_the_run_resumes(
+    store: Store, tmp_path: Path, executor: str, request: pytest.FixtureRequest
+) -> None:
+    on = executor_args(executor, request)
     gate = tmp_path / "hold"
     gate.touch()
     flow = tmp_path / "waiting.py"
@@ -110,7 +120,7 @@ def test_ctrl_c_interrupts_cleanly_and_the_run_resumes(store: Store, tmp_path: P
         "        self.next(self.end)\n\n    @step\n    def end(self):\n        pass\n"
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "reelflow", "run", str(flow), "--plain"],
+        [sys.executable, "-m", "reelflow", "run", str(flow), "--plain", *on],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -128,7 +138,7 @@ def test_ctrl_c_interrupts_cleanly_and_the_run_resumes(store: Store, tmp_path: P
     assert run.status == INTERRUPTED
     assert run["wait"].task.status == INTERRUPTED
     gate.unlink()
-    resumed = reelflow("resume", cwd=tmp_path)
+    resumed = reelflow("resume", *on, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert Client(store).run(2).status == SUCCEEDED
     assert Client(store).run(2)["start"].task.origin_task_id == run["start"].task.id
@@ -172,7 +182,7 @@ def test_a_corrupted_object_is_caught_on_read_and_by_store_check(
 
 
 def test_import_reelflow_stays_light(tmp_path: Path) -> None:
-    heavy = "('pandas', 'pyarrow', 'sqlalchemy', 'rich', 'numpy')"
+    heavy = "('pandas', 'pyarrow', 'sqlalchemy', 'rich', 'numpy', 'ray')"
     code = f"import sys, reelflow; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -206,3 +216,29 @@ def test_logs_of_one_task_and_of_a_failed_attempt(store: Store, tmp_path: Path) 
     first = reelflow("logs", f"1/flaky/{flaky.id}", "--attempt", "0", "--stderr", cwd=tmp_path)
     assert "RuntimeError: first attempt always fails" in first.stderr
     assert "no task 999" in _one_line_error(reelflow("logs", "1/flaky/999", cwd=tmp_path))
+
+
+def test_executor_errors_are_one_line(store: Store, tmp_path: Path) -> None:
+    flow = str(FLOWS / "wide.py")
+    line = _one_line_error(
+        reelflow("run", flow, "--executor", "ray", "--ray-address", "127.0.0.1:1", cwd=tmp_path)
+    )
+    assert "no Ray cluster answers at 127.0.0.1:1" in line
+    line = _one_line_error(reelflow("run", flow, "--ray-address", "127.0.0.1:1", cwd=tmp_path))
+    assert "--ray-address needs --executor ray" in line
+    line = _one_line_error(
+        reelflow("run", flow, "--executor", "ray", "--ray-address", "nowhere", cwd=tmp_path)
+    )
+    assert "--ray-address must be HOST:PORT" in line
+
+
+def test_without_ray_the_ray_executor_says_how_to_install_it(store: Store, tmp_path: Path) -> None:
+    blocker = tmp_path / "noray"
+    blocker.mkdir()
+    (blocker / "ray.py").write_text("raise ImportError('no ray here')\n")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")]),
+    }
+    result = reelflow("run", str(FLOWS / "wide.py"), "--executor", "ray", cwd=tmp_path, env=env)
+    assert 'pip install "reelflow[ray]"' in _one_line_error(result)

@@ -17,13 +17,27 @@ from reelflow.store import CAUGHT, FAILED, SUCCEEDED, Store
 FLOWS = Path(__file__).parent / "runtime_flows"
 
 
-def run(name: str, store: Store, out: io.StringIO | None = None, **params: object):
+def run(
+    name: str,
+    store: Store,
+    out: io.StringIO | None = None,
+    *,
+    executor: str = "local",
+    **params: object,
+):
     display = PlainDisplay(out=out or io.StringIO())
-    return run_flow(str(FLOWS / name), params, store=store, display=display, max_workers=2)
+    return run_flow(
+        str(FLOWS / name), params, store=store, display=display, max_workers=2, executor=executor
+    )
 
 
-def test_branches_nested_foreach_and_merges(store: Store) -> None:
-    outcome = run("branches.py", store, scale=3)
+def quiet(executor: str) -> dict[str, object]:
+    """Keyword arguments for run_flow and resume_run: no display, on ``executor``."""
+    return {"display": PlainDisplay(out=io.StringIO()), "executor": executor}
+
+
+def test_branches_nested_foreach_and_merges(store: Store, executor: str) -> None:
+    outcome = run("branches.py", store, scale=3, executor=executor)
     assert outcome.status == SUCCEEDED
     data = Client(store).run(outcome.run_id).data
     assert data.summary == ("same everywhere", ["left", "right"], 30, [9, 36])
@@ -34,8 +48,9 @@ def test_branches_nested_foreach_and_merges(store: Store) -> None:
     assert stacks[-1] == [("meet", 1, 2), ("outer", 2, 3)]
 
 
-def test_parameters_reach_every_step_and_inputs(store: Store) -> None:
-    outcome = run("misc.py", store, count="2", ratio="0.25", verbose="yes", config='{"depth": 5}')
+def test_parameters_reach_every_step_and_inputs(store: Store, executor: str) -> None:
+    params = {"count": "2", "ratio": "0.25", "verbose": "yes", "config": '{"depth": 5}'}
+    outcome = run("misc.py", store, executor=executor, **params)
     task = Client(store).run(outcome.run_id)["start"].task
     assert task["params_seen"] == {
         "count": 2,
@@ -65,8 +80,10 @@ def test_bad_parameters_fail_before_anything_runs(store: Store, params, message)
     assert Client(store).runs() == []
 
 
-def test_artifacts_keep_their_types_and_in_place_mutation_is_kept(store: Store) -> None:
-    outcome = run("misc.py", store)
+def test_artifacts_keep_their_types_and_in_place_mutation_is_kept(
+    store: Store, executor: str
+) -> None:
+    outcome = run("misc.py", store, executor=executor)
     client_run = Client(store).run(outcome.run_id)
     start = client_run["start"].task
     assert start.artifacts["frame"].encoding.startswith("arrow")
@@ -86,25 +103,25 @@ def test_unchanged_artifacts_are_inherited_not_rewritten(store: Store) -> None:
     assert not middle.artifacts["frame_sum"].inherited
 
 
-def test_logs_are_captured_per_task_at_the_fd_level(store: Store) -> None:
+def test_logs_are_captured_per_task_at_the_fd_level(store: Store, executor: str) -> None:
     out = io.StringIO()
-    outcome = run("misc.py", store, out)
+    outcome = run("misc.py", store, out, executor=executor)
     start = Client(store).run(outcome.run_id)["start"].task
     assert start.stdout() == "to stdout\nraw fd write\n"
     assert start.stderr() == "to stderr\n"
     assert f"[start/{start.id}] raw fd write" in out.getvalue()
 
 
-def test_unpicklable_artifact_fails_with_its_name(store: Store) -> None:
+def test_unpicklable_artifact_fails_with_its_name(store: Store, executor: str) -> None:
     with pytest.raises(StepFailedError, match=r"artifact 'lock'.*cannot"):
-        run("misc.py", store, unpicklable="true")
+        run("misc.py", store, unpicklable="true", executor=executor)
     failed = Client(store).runs()[0]
     assert failed.status == FAILED
     assert failed["start"].task.status == SUCCEEDED
 
 
-def test_retries_then_success_and_catch(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    outcome = run("options.py", store)
+def test_retries_then_success_and_catch(store: Store, executor: str) -> None:
+    outcome = run("options.py", store, executor=executor)
     client_run = Client(store).run(outcome.run_id)
     assert client_run.data.attempt_seen == 1
     flaky = client_run["flaky"].task
@@ -115,17 +132,16 @@ def test_retries_then_success_and_catch(store: Store, monkeypatch: pytest.Monkey
     assert client_run["meet"].task["caught"] == "ValueError: fragile broke"
 
 
-def test_a_killed_worker_fails_its_task_only(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RF_CRASH", "segfault")
-    outcome = run("options.py", store)
+def test_a_killed_worker_fails_its_task_only(store: Store, executor: str) -> None:
+    outcome = run("options.py", store, crash="segfault", executor=executor)
     fragile = Client(store).run(outcome.run_id)["fragile"].task
     assert fragile.status == CAUGHT
     assert "killed by SIGSEGV" in fragile["failure"].message
 
 
-def test_timeout_kills_the_task(store: Store) -> None:
+def test_timeout_kills_the_task(store: Store, executor: str) -> None:
     with pytest.raises(StepFailedError, match=r"timed out after 0\.5s"):
-        run("slow.py", store)
+        run("slow.py", store, executor=executor)
 
 
 def test_wide_foreach_of_a_thousand_tasks_on_long_lived_workers(store: Store) -> None:
@@ -138,23 +154,22 @@ def test_wide_foreach_of_a_thousand_tasks_on_long_lived_workers(store: Store) ->
     assert data.total == sum(2 * i for i in range(1000))
 
 
-def test_merge_conflicts_name_the_artifact(store: Store) -> None:
+def test_merge_conflicts_name_the_artifact(store: Store, executor: str) -> None:
     with pytest.raises(StepFailedError, match=r"MergeArtifactsError: inputs disagree on x") as info:
-        run("conflict.py", store)
+        run("conflict.py", store, executor=executor)
     assert info.value.line == 23
 
 
 def test_resume_reuses_succeeded_tasks_and_matches_a_clean_run(
-    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store: Store, tmp_path: Path, executor: str
 ) -> None:
     marker = tmp_path / "die"
     marker.touch()
-    monkeypatch.setenv("RF_MARKER", str(marker))
     with pytest.raises(StepFailedError, match="killed by SIGKILL"):
-        run("resumable.py", store)
+        run("resumable.py", store, marker=str(marker), executor=executor)
     failed = Client(store).runs()[0]
     marker.unlink()
-    outcome = resume_run(store=store, display=PlainDisplay(out=io.StringIO()))
+    outcome = resume_run(store=store, **quiet(executor))
     resumed = Client(store).run(outcome.run_id)
     assert resumed.origin_run_id == failed.id
     assert resumed.data.result == 1 + 4 + 9 + 1
@@ -164,25 +179,22 @@ def test_resume_reuses_succeeded_tasks_and_matches_a_clean_run(
             assert task.origin_task_id == old[task.branch].id
             assert task.artifacts == old[task.branch].artifacts
     assert resumed["fragile"].task.origin_task_id is None
-    clean = Client(store).run(run("resumable.py", store).run_id)
+    clean = Client(store).run(run("resumable.py", store, marker=str(marker)).run_id)
     assert clean["end"].task.artifacts == resumed["end"].task.artifacts
 
 
-def test_resume_from_a_step_reruns_it_and_what_follows(
-    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("RF_MARKER", str(tmp_path / "absent"))
-    first = run("resumable.py", store)
-    outcome = resume_run(
-        first.run_id, from_step="gather", store=store, display=PlainDisplay(out=io.StringIO())
-    )
+def test_resume_from_a_step_reruns_it_and_what_follows(store: Store, executor: str) -> None:
+    first = run("resumable.py", store, executor=executor)
+    outcome = resume_run(first.run_id, from_step="gather", store=store, **quiet(executor))
     resumed = Client(store).run(outcome.run_id)
     assert all(t.origin_task_id for t in resumed["square"])
     assert resumed["gather"].task.origin_task_id is None
     assert resumed["end"].task.origin_task_id is None
 
 
-def test_resume_picks_up_code_fixed_since_the_failure(store: Store, tmp_path: Path) -> None:
+def test_resume_picks_up_code_fixed_since_the_failure(
+    store: Store, tmp_path: Path, executor: str
+) -> None:
     flow = tmp_path / "fixable.py"
     source = (
         "from reelflow import Flow, step\n\nclass FixableFlow(Flow):\n    @step\n"
@@ -191,21 +203,19 @@ def test_resume_picks_up_code_fixed_since_the_failure(store: Store, tmp_path: Pa
         "        self.next(self.end)\n\n    @step\n    def end(self):\n        pass\n"
     )
     flow.write_text("DIVISOR = 0\n" + source)
-    display = PlainDisplay(out=io.StringIO())
     with pytest.raises(StepFailedError, match="ZeroDivisionError") as info:
-        run_flow(str(flow), store=store, display=display)
+        run_flow(str(flow), store=store, **quiet(executor))
     assert info.value.line == 12
     flow.write_text("DIVISOR = 4\n" + source)
-    outcome = resume_run(str(flow), store=store, display=display)
+    outcome = resume_run(str(flow), store=store, **quiet(executor))
     resumed = Client(store).run(outcome.run_id)
     assert resumed.data.value == 5.0
     assert resumed["start"].task.origin_task_id is not None
 
 
-def test_resuming_a_succeeded_run_needs_from(store: Store, monkeypatch, tmp_path) -> None:
+def test_resuming_a_succeeded_run_needs_from(store: Store) -> None:
     from reelflow._errors import ResumeError
 
-    monkeypatch.setenv("RF_MARKER", str(tmp_path / "absent"))
     first = run("resumable.py", store)
     with pytest.raises(ResumeError, match="add --from STEP"):
         resume_run(first.run_id, store=store, display=PlainDisplay(out=io.StringIO()))
@@ -217,14 +227,14 @@ def test_resuming_a_succeeded_run_needs_from(store: Store, monkeypatch, tmp_path
         )
 
 
-def test_empty_foreach_runs_the_join_with_no_inputs(store: Store) -> None:
-    outcome = run("wide.py", store, n="0")
+def test_empty_foreach_runs_the_join_with_no_inputs(store: Store, executor: str) -> None:
+    outcome = run("wide.py", store, n="0", executor=executor)
     data = Client(store).run(outcome.run_id).data
     assert (data.count, data.total) == (0, 0)
 
 
-def test_cpu_hints_limit_how_many_tasks_run_at_once(store: Store) -> None:
-    outcome = run("heavy.py", store)
+def test_cpu_hints_limit_how_many_tasks_run_at_once(store: Store, executor: str) -> None:
+    outcome = run("heavy.py", store, executor=executor)
     spans = Client(store).run(outcome.run_id).data.spans
     for earlier, later in itertools.pairwise(spans):
         assert later[0] >= earlier[1]
@@ -260,16 +270,13 @@ def test_resume_after_a_parameter_was_added_uses_its_default(store: Store, tmp_p
     assert resumed["start"].task["total"] == 15
 
 
-def test_resume_without_a_target_skips_runs_already_resumed(
-    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_resume_without_a_target_skips_runs_already_resumed(store: Store, tmp_path: Path) -> None:
     from reelflow._errors import ResumeError
 
     marker = tmp_path / "die"
     marker.touch()
-    monkeypatch.setenv("RF_MARKER", str(marker))
     with pytest.raises(StepFailedError):
-        run("resumable.py", store)
+        run("resumable.py", store, marker=str(marker))
     marker.unlink()
     display = PlainDisplay(out=io.StringIO())
     resume_run(store=store, display=display)
@@ -282,16 +289,18 @@ def test_classes_from_a_flow_file_with_a_dashed_name_load_in_every_worker(store:
     assert Client(store).run(outcome.run_id).data.total == 3
 
 
-def test_an_empty_foreach_keeps_what_came_before_it(store: Store) -> None:
-    outcome = run("edge_cases.py", store)
+def test_an_empty_foreach_keeps_what_came_before_it(store: Store, executor: str) -> None:
+    outcome = run("edge_cases.py", store, executor=executor)
     join = Client(store).run(outcome.run_id)["join"].task
     assert join["upstream"] == 41
     assert Client(store).run(outcome.run_id)["start"].task.id in join.record.parents
 
 
-def test_a_failed_run_does_not_wait_for_retries_and_records_them(store: Store) -> None:
+def test_a_failed_run_does_not_wait_for_retries_and_records_them(
+    store: Store, executor: str
+) -> None:
     with pytest.raises(StepFailedError, match="fails at once"):
-        run("edge_cases.py", store, mode="fail")
+        run("edge_cases.py", store, mode="fail", executor=executor)
     failed = Client(store).runs()[0]
     retrying = failed["slow_retry"].task
     assert retrying.status == FAILED
@@ -312,7 +321,9 @@ def test_foreach_over_a_set_is_refused_with_a_fix(store: Store, tmp_path: Path) 
         run_flow(str(flow), store=store, display=PlainDisplay(out=io.StringIO()))
 
 
-def test_a_worker_that_exits_points_at_the_step(store: Store, tmp_path: Path) -> None:
+def test_a_worker_that_exits_points_at_the_step(
+    store: Store, tmp_path: Path, executor: str
+) -> None:
     flow = tmp_path / "exits.py"
     flow.write_text(
         "import os\nfrom reelflow import Flow, step\n\nclass ExitFlow(Flow):\n    @step\n"
@@ -320,7 +331,7 @@ def test_a_worker_that_exits_points_at_the_step(store: Store, tmp_path: Path) ->
         "    @step\n    def end(self):\n        pass\n"
     )
     with pytest.raises(StepFailedError, match="exited with code 3") as info:
-        run_flow(str(flow), store=store, display=PlainDisplay(out=io.StringIO()))
+        run_flow(str(flow), store=store, **quiet(executor))
     assert (Path(info.value.file or "").name, info.value.line) == ("exits.py", 6)
 
 
@@ -353,8 +364,8 @@ def test_a_run_still_running_cannot_be_resumed(store: Store) -> None:
         resume_run(run_id, store=store, display=PlainDisplay(out=io.StringIO()))
 
 
-def test_interactions_travel_between_steps_as_arrow(store: Store) -> None:
-    outcome = run("with_data.py", store)
+def test_interactions_travel_between_steps_as_arrow(store: Store, executor: str) -> None:
+    outcome = run("with_data.py", store, executor=executor)
     client_run = Client(store).run(outcome.run_id)
     assert client_run["start"].task.artifacts["log"].encoding == "arrow.object"
     assert client_run.data.shape[2] == 500

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import click
@@ -12,7 +13,25 @@ from reelflow.cli._app import cli
 if TYPE_CHECKING:
     from reelflow.flow import RunOutcome
 
-_WORKERS_HELP = "Tasks run at once (default: the number of cores)."
+_WORKERS_HELP = "Tasks run at once (default: the number of cores, or of the Ray cluster's CPUs)."
+
+
+def executor_options(command: Callable[..., None]) -> Callable[..., None]:
+    """``--executor`` and ``--ray-address``, shared by the commands that run flows."""
+    command = click.option(
+        "--ray-address",
+        metavar="HOST:PORT",
+        default=None,
+        help="With --executor ray: the Ray cluster to join (default: start a local Ray "
+        "instance for the run).",
+    )(command)
+    return click.option(
+        "--executor",
+        type=click.Choice(["local", "ray"]),
+        default="local",
+        show_default=True,
+        help="Where tasks run: worker processes of this machine, or Ray tasks.",
+    )(command)
 
 
 class FlowCommand(click.Command):
@@ -53,12 +72,15 @@ class FlowCommand(click.Command):
     help="Set a flow parameter (repeatable).",
 )
 @click.option("--max-workers", type=click.IntRange(min=1), default=None, help=_WORKERS_HELP)
+@executor_options
 @click.option("--tag", "tags", multiple=True, help="Tag the run (repeatable).")
 @click.option("--plain", is_flag=True, help="Plain log lines even in a terminal.")
 def run(
     flow_file: str,
     params: tuple[str, ...],
     max_workers: int | None,
+    executor: str,
+    ray_address: str | None,
     tags: tuple[str, ...],
     plain: bool,
 ) -> None:
@@ -73,6 +95,8 @@ def run(
         max_workers=max_workers,
         tags=tags,
         display=make_display(force_plain=plain),
+        executor=executor,
+        ray_address=ray_address,
     )
     _done(outcome)
 
@@ -81,12 +105,15 @@ def run(
 @click.argument("target", required=False, metavar="[RUN_ID | FILE]")
 @click.option("--from", "from_step", metavar="STEP", help="Re-run from this step on.")
 @click.option("--max-workers", type=click.IntRange(min=1), default=None, help=_WORKERS_HELP)
+@executor_options
 @click.option("--tag", "tags", multiple=True, help="Tag the new run (repeatable).")
 @click.option("--plain", is_flag=True, help="Plain log lines even in a terminal.")
 def resume(
     target: str | None,
     from_step: str | None,
     max_workers: int | None,
+    executor: str,
+    ray_address: str | None,
     tags: tuple[str, ...],
     plain: bool,
 ) -> None:
@@ -104,6 +131,8 @@ def resume(
         max_workers=max_workers,
         tags=tags,
         display=make_display(force_plain=plain),
+        executor=executor,
+        ray_address=ray_address,
     )
     _done(outcome)
 
@@ -136,8 +165,15 @@ def _done(outcome: RunOutcome) -> None:
     help="Set a parameter of PersonalizationFlow (repeatable), e.g. -p size=50000.",
 )
 @click.option("--max-workers", type=click.IntRange(min=1), default=None, help=_WORKERS_HELP)
+@executor_options
 @click.option("--plain", is_flag=True, help="Plain log lines even in a terminal.")
-def quickstart(params: tuple[str, ...], max_workers: int | None, plain: bool) -> None:
+def quickstart(
+    params: tuple[str, ...],
+    max_workers: int | None,
+    executor: str,
+    ray_address: str | None,
+    plain: bool,
+) -> None:
     """Run the reference personalization flow on a synthetic log: ingest, validate, features,
     split, train candidates, benchmark, gate and promote (examples/personalization.py)."""
     from importlib.resources import as_file, files
@@ -153,5 +189,7 @@ def quickstart(params: tuple[str, ...], max_workers: int | None, plain: bool) ->
             max_workers=max_workers,
             tags=("quickstart",),
             display=make_display(force_plain=plain),
+            executor=executor,
+            ray_address=ray_address,
         )
     _done(outcome)

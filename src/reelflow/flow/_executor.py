@@ -1,7 +1,13 @@
-"""The local executor: a pool of long-lived worker processes that survives a worker's death.
+"""Executors: what the scheduler hands tasks to, and the local one.
 
-A task that crashes, segfaults or is killed fails alone: its worker is replaced and the run goes
-on. Timeouts are enforced by killing the worker that runs the overdue task.
+The scheduler talks to an :class:`Executor`: it submits one attempt at a time, polls for results,
+asks when a task's step began (timeouts count from there) and kills overdue tasks. Retries,
+catch, joins and resume stay in the scheduler, so every executor gets them alike.
+
+:class:`LocalExecutor` is a pool of long-lived worker processes that survives a worker's death:
+a task that crashes, segfaults or is killed fails alone; its worker is replaced and the run goes
+on. Timeouts are enforced by killing the worker that runs the overdue task. The Ray executor
+(``reelflow.flow._ray``) is imported only when a run asks for it.
 """
 
 from __future__ import annotations
@@ -14,8 +20,64 @@ import sys
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
+from typing import Protocol
 
+from reelflow._errors import ExecutorError
 from reelflow.flow._spec import TaskError, TaskResult, TaskSpec
+
+EXECUTORS = ("local", "ray")
+
+
+class Executor(Protocol):
+    """What the scheduler needs from an executor.
+
+    ``max_workers`` caps the tasks submitted at once; ``cpu_budget`` and ``memory_budget`` are
+    what the steps' ``cpu`` and ``memory`` hints of the running tasks may add up to.
+    """
+
+    max_workers: int
+
+    @property
+    def cpu_budget(self) -> float: ...
+
+    @property
+    def memory_budget(self) -> int: ...
+
+    def prestart(self, count: int) -> None:
+        """Get ready for ``count`` tasks ahead of need (may do nothing)."""
+
+    def claim(self) -> int | None:
+        """The pid the next ``submit`` will run on, for the record (None when not known)."""
+
+    def submit(self, spec: TaskSpec, *, cpu: float = 1.0, memory: int | None = None) -> None:
+        """Start one attempt; ``cpu`` and ``memory`` (bytes) are the step's resource hints."""
+
+    def wait(self, timeout: float) -> list[TaskResult]:
+        """Results of attempts that ended within ``timeout`` seconds (failures included)."""
+
+    def started_at(self, task_id: int) -> float | None:
+        """``time.monotonic()`` when the task's step began (its imports done), if it has."""
+
+    def kill(self, task_id: int, reason: str) -> None:
+        """End the task now; its result is a failure carrying ``reason``."""
+
+    def shutdown(self, *, kill: bool = False) -> None:
+        """Release everything; ``kill`` when the run was interrupted. Safe to call twice."""
+
+
+def make_executor(
+    kind: str, store_home: str, max_workers: int | None, ray_address: str | None = None
+) -> Executor:
+    """The executor named ``kind`` (``local`` or ``ray``), ready to take tasks."""
+    if kind == "local":
+        if ray_address:
+            raise ExecutorError("--ray-address needs --executor ray")
+        return LocalExecutor(store_home, max_workers or os.cpu_count() or 1)
+    if kind == "ray":
+        from reelflow.flow._ray import RayExecutor
+
+        return RayExecutor(store_home, max_workers, ray_address)
+    raise ExecutorError(f"unknown executor {kind!r}: choose one of {', '.join(EXECUTORS)}")
 
 
 @dataclass
@@ -36,6 +98,14 @@ class LocalExecutor:
         self.max_workers = max(1, max_workers)
         self._workers: list[_Worker] = []
 
+    @property
+    def cpu_budget(self) -> float:
+        return float(self.max_workers)
+
+    @property
+    def memory_budget(self) -> int:
+        return physical_memory()
+
     def prestart(self, count: int) -> None:
         """Start workers ahead of need so their start-up overlaps the first task."""
         while len(self._workers) < min(count, self.max_workers):
@@ -45,8 +115,11 @@ class LocalExecutor:
         """The pid of the worker the next ``submit`` will use (started now if none is idle)."""
         return self._idle_worker().pid
 
-    def submit(self, spec: TaskSpec) -> int:
-        """Hand ``spec`` to an idle worker (starting one if needed); returns the worker's pid."""
+    def submit(self, spec: TaskSpec, *, cpu: float = 1.0, memory: int | None = None) -> None:
+        """Hand ``spec`` to an idle worker (starting one if needed).
+
+        The resource hints are the scheduler's to respect here: a worker runs one task at once.
+        """
         worker = self._idle_worker()
         worker.task = spec
         worker.started_at = None
@@ -54,7 +127,6 @@ class LocalExecutor:
             worker.conn.send(spec)
         except OSError:
             worker.kill_reason = "its worker process died before the task started"
-        return worker.pid
 
     def _idle_worker(self) -> _Worker:
         worker = next((w for w in self._workers if w.task is None), None)
@@ -156,6 +228,14 @@ class LocalExecutor:
         reason = worker.kill_reason or _death_reason(code)
         error = TaskError("WorkerDied" if worker.kill_reason is None else "TaskKilled", reason)
         return TaskResult(task.task_id, task.attempt, error=error)
+
+
+def physical_memory() -> int:
+    """This machine's memory in bytes."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError):
+        return 1 << 40
 
 
 def _kill(worker: _Worker) -> None:

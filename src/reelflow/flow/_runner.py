@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import signal
 from collections.abc import Iterable, Iterator, Mapping
@@ -13,7 +12,7 @@ from typing import Any
 
 from reelflow._errors import ResumeError, RunInterruptedError, StepFailedError
 from reelflow.flow._display import Display, make_display
-from reelflow.flow._executor import LocalExecutor
+from reelflow.flow._executor import Executor, make_executor
 from reelflow.flow._flowspec import Flow
 from reelflow.flow._graph import FlowGraph, build_graph
 from reelflow.flow._loader import load_flow, split_flow_ref
@@ -56,12 +55,19 @@ def run_flow(
     tags: Iterable[str] = (),
     store: Store | None = None,
     display: Display | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> RunOutcome:
-    """Run the flow in ``flow_ref`` (``file.py`` or ``file.py:ClassName``) to its end."""
+    """Run the flow in ``flow_ref`` (``file.py`` or ``file.py:ClassName``) to its end.
+
+    ``executor`` is ``local`` (worker processes of this machine) or ``ray`` (a Ray task per
+    task, on the cluster at ``ray_address`` or on a Ray instance started for the run).
+    """
     cls, graph, file = load(flow_ref)
     values = resolve_parameters(cls.parameters(), dict(params or {}))
     store = store or Store.open()
-    return _start(store, cls, graph, file, values, max_workers, tags, display, None)
+    where = _Where(executor, max_workers, ray_address)
+    return _start(store, cls, graph, file, values, where, tags, display, None)
 
 
 def resume_run(
@@ -72,6 +78,8 @@ def resume_run(
     tags: Iterable[str] = (),
     store: Store | None = None,
     display: Display | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> RunOutcome:
     """Resume a failed or interrupted run as a new run that re-uses what already succeeded.
 
@@ -90,7 +98,17 @@ def resume_run(
     plan = ResumePlan.from_tasks(origin.id, store.metadata.list_tasks(origin.id), rerun, graph)
     values = _resumed_parameters(cls, origin)
     tags = [*origin.tags, *tags]
-    return _start(store, cls, graph, file, values, max_workers, tags, display, plan)
+    where = _Where(executor, max_workers, ray_address)
+    return _start(store, cls, graph, file, values, where, tags, display, plan)
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Which executor runs the tasks, and how it is set up."""
+
+    executor: str
+    max_workers: int | None
+    ray_address: str | None
 
 
 def _start(
@@ -99,13 +117,13 @@ def _start(
     graph: FlowGraph,
     file: str,
     params: dict[str, Any],
-    max_workers: int | None,
+    where: _Where,
     tags: Iterable[str],
     display: Display | None,
     plan: ResumePlan | None,
 ) -> RunOutcome:
     """Record the run, then drive it; a worker starts first so its start-up overlaps ours."""
-    executor = _start_executor(store, max_workers)
+    executor = _start_executor(store, where)
     try:
         param_namespace = _param_namespace(store, cls, params)
         run_id = store.metadata.create_run(
@@ -127,16 +145,18 @@ def _start(
         run_id=run_id,
         params=params,
         param_namespace=param_namespace,
-        cpu_budget=float(executor.max_workers),
-        memory_budget=_physical_memory(),
+        cpu_budget=executor.cpu_budget,
+        memory_budget=executor.memory_budget,
         origin_run_id=None if plan is None else plan.origin_run_id,
     )
     return _drive(setup, executor, display, plan)
 
 
-def _start_executor(store: Store, max_workers: int | None) -> LocalExecutor:
+def _start_executor(store: Store, where: _Where) -> Executor:
     """Start a worker now, so its start-up overlaps the scheduler's own set-up."""
-    executor = LocalExecutor(str(store.config.home), max_workers or os.cpu_count() or 1)
+    executor = make_executor(
+        where.executor, str(store.config.home), where.max_workers, where.ray_address
+    )
     executor.prestart(1)
     return executor
 
@@ -149,7 +169,7 @@ def _resumed_parameters(cls: type[Flow], origin: RunRecord) -> dict[str, Any]:
 
 
 def _drive(
-    setup: RunSetup, executor: LocalExecutor, display: Display | None, plan: ResumePlan | None
+    setup: RunSetup, executor: Executor, display: Display | None, plan: ResumePlan | None
 ) -> RunOutcome:
     store, graph, run_id = setup.store, setup.graph, setup.run_id
     display = display or make_display()
@@ -263,10 +283,3 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _physical_memory() -> int:
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError):
-        return 1 << 40

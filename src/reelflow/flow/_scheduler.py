@@ -1,9 +1,10 @@
 """The scheduler: walks the graph, starts tasks as their inputs are ready, handles what ends them.
 
 It runs in the process that started the run, owns every metadata write, and leaves the work to an
-executor. Retries back off exponentially; a timeout kills the task's worker; ``catch`` turns a
-final failure into an artifact; the first uncaught failure stops new tasks from starting while
-the running ones finish, so that their work can be re-used by ``resume``.
+executor (worker processes of this machine, or Ray tasks: see ``_executor.Executor``). Retries
+back off exponentially; a timeout kills the task; ``catch`` turns a final failure into an
+artifact; the first uncaught failure stops new tasks from starting while the running ones
+finish, so that their work can be re-used by ``resume``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from reelflow._errors import StepFailedError
 from reelflow.flow._display import Display
-from reelflow.flow._executor import LocalExecutor
+from reelflow.flow._executor import Executor
 from reelflow.flow._graph import FlowGraph
 from reelflow.flow._logs import LogTail
 from reelflow.flow._plan import Done, JoinBook, Pending, ResumePlan
@@ -66,7 +67,7 @@ class Scheduler:
     """Drives one run to its end (or its first uncaught failure)."""
 
     setup: RunSetup
-    executor: LocalExecutor
+    executor: Executor
     display: Display
     resume: ResumePlan | None = None
     failure: StepFailedError | None = None
@@ -156,7 +157,7 @@ class Scheduler:
             meta.start_attempt(pending.task_id, pending.attempt, pid)
         logs = LogTail.for_attempt(setup.store.config.home, setup.run_id, pending, self.display)
         spec = self._spec(pending, logs)
-        self.executor.submit(spec)
+        self.executor.submit(spec, cpu=node.options.cpu, memory=node.options.memory)
         self._running[pending.task_id] = _Running(
             pending,
             spec,

@@ -2,11 +2,17 @@ import ctypes
 import os
 import time
 
-from reelflow import Flow, current, step
+from reelflow import Flow, Parameter, current, step
 
 
 class OptionsFlow(Flow):
-    """Retries, catch, timeouts and a crashing worker, steered by environment variables."""
+    """Retries, catch, timeouts and a crashing worker, steered by parameters and variables.
+
+    ``crash`` is a parameter, not an environment variable, so that it reaches workers that were
+    not started by the test's process (a shared Ray instance's).
+    """
+
+    crash = Parameter("crash", default="")
 
     @step
     def start(self):
@@ -21,7 +27,7 @@ class OptionsFlow(Flow):
 
     @step(catch="failure")
     def fragile(self):
-        if os.environ.get("RF_CRASH") == "segfault":
+        if self.crash == "segfault":
             ctypes.string_at(0)
         if os.environ.get("RF_SLEEP"):
             time.sleep(float(os.environ["RF_SLEEP"]))

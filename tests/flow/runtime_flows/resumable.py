@@ -2,11 +2,13 @@ import os
 import signal
 from pathlib import Path
 
-from reelflow import Flow, step
+from reelflow import Flow, Parameter, step
 
 
 class ResumableFlow(Flow):
-    """Five steps; step four dies by SIGKILL while a marker file exists beside the store."""
+    """Five steps; step four dies by SIGKILL while the file named by ``marker`` exists."""
+
+    marker = Parameter("marker", default="")
 
     @step
     def start(self):
@@ -26,7 +28,7 @@ class ResumableFlow(Flow):
 
     @step
     def fragile(self):
-        if Path(os.environ["RF_MARKER"]).exists():
+        if self.marker and Path(self.marker).exists():
             os.kill(os.getpid(), signal.SIGKILL)
         self.total = sum(self.squares)
         self.next(self.end)
