@@ -95,6 +95,23 @@ def test_items_outside_the_candidates_rank_after_them() -> None:
         assert set(ours[:5]) == set(theirs)
 
 
+def test_blocks_bound_memory_without_changing_the_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    import reelflow.models._rerank as rerank
+
+    data = structured_log()
+    users = data.users.ids[:40]
+    whole = LTRReranker(ItemKNN(k=20), n_candidates=20, lgbm_params=SMALL, random_state=0)
+    expected = whole.fit(data).recommend(users, k=10)
+    width = data.n_items + data.n_users  # user_knn is a default feature
+    monkeypatch.setattr(rerank, "MEMORY_BUDGET", 3 * rerank._BLOCK_CELL_BYTES * width)
+    blocked = LTRReranker(ItemKNN(k=20), n_candidates=20, lgbm_params=SMALL, random_state=0)
+    blocked.fit(data)
+    assert [len(b) for b in blocked._blocks(np.arange(7))] == [3, 3, 1]
+    got = blocked.recommend(users, k=10)
+    np.testing.assert_array_equal(got.items, expected.items)
+    np.testing.assert_allclose(got.scores, expected.scores, rtol=1e-6)
+
+
 class _Source:
     """A feature source that records what it was given: activity per user, a constant per item
     (and one item it does not know, to show missing rows become NaN)."""

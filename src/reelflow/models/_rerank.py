@@ -29,7 +29,7 @@ from reelflow.models._persist import (
     _unpack,
     _version,
 )
-from reelflow.models._topk import mask_seen, top_k
+from reelflow.models._topk import MEMORY_BUDGET, mask_seen, top_k
 
 if TYPE_CHECKING:
     from reelflow.data import Interactions
@@ -41,6 +41,7 @@ FEATURES = ("score", "rank", "item_popularity", "user_activity", "user_knn")
 DEFAULT_FEATURES = ("rank", "item_popularity", "user_activity", "user_knn")
 RANKER_FILE = "ranker.txt"
 _SIDE = ("user_x_", "item_x_", "side_names_")  # state of ``feature_source``
+_BLOCK_CELL_BYTES = 16  # working bytes per dense (user, item or user) cell while scoring a block
 CANDIDATE_DIR = "candidate"
 _DEFAULT_LGBM = {
     "n_estimators": 200,
@@ -150,13 +151,18 @@ class LTRReranker(Recommender):
         self.user_counts_ = _user_counts(base)
         self._state_for(base)
         users = np.flatnonzero(np.bincount(held.user, minlength=data.n_users))
-        positions, features = self._candidates(users)
-        labels = _labels(held, users, positions)
-        keep = (positions >= 0) & labels.any(axis=1, keepdims=True)  # groups with a positive
+        rows, targets, sizes = [], [], []
+        for block in self._blocks(users):  # bounded memory: only kept rows are collected
+            positions, features = self._candidates(block)
+            labels = _labels(held, block, positions)
+            keep = (positions >= 0) & labels.any(axis=1, keepdims=True)  # groups with a positive
+            rows.append(features[keep])
+            targets.append(labels[keep])
+            sizes.append(keep.sum(axis=1))
         params = {**_DEFAULT_LGBM, **(self.lgbm_params or {}), "random_state": seed}
         ranker = LGBMRanker(objective="lambdarank", **params)
-        groups = keep.sum(axis=1)
-        ranker.fit(features[keep], labels[keep], group=groups[groups > 0])
+        groups = np.concatenate(sizes)
+        ranker.fit(np.concatenate(rows), np.concatenate(targets), group=groups[groups > 0])
         self.ranker_ = ranker.booster_
         self.candidate_ = self._fresh_candidate().fit(data)
         self.user_counts_ = _user_counts(data)
@@ -185,7 +191,25 @@ class LTRReranker(Recommender):
 
     # --- scoring -------------------------------------------------------------------------------
 
+    def _blocks(self, user_idx: np.ndarray) -> list[np.ndarray]:
+        """``user_idx`` in blocks whose dense intermediates (a score per item and, for
+        ``user_knn``, an overlap per user) stay within the models' memory budget."""
+        width = self.seen_.shape[1] + (self.seen_.shape[0] if "user_knn" in self.features else 0)
+        rows = max(1, MEMORY_BUDGET // (_BLOCK_CELL_BYTES * max(width, 1)))
+        return [user_idx[i : i + rows] for i in range(0, len(user_idx), rows)]
+
     def _candidates(self, user_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each user's candidate positions ``(b, n)`` (-1 pads) and features ``(b, n, f)``,
+        computed block by block."""
+        blocks = [self._candidates_block(block) for block in self._blocks(user_idx)]
+        if len(blocks) == 1:
+            return blocks[0]
+        return (
+            np.concatenate([b[0] for b in blocks]),
+            np.concatenate([b[1] for b in blocks]),
+        )
+
+    def _candidates_block(self, user_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each user's candidate positions ``(b, n)`` (-1 pads) and features ``(b, n, f)``."""
         scores = self.candidate_._score_batch(user_idx, None)
         scores = np.require(scores, dtype=np.float32, requirements=["C", "W", "O"])
