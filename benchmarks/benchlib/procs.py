@@ -20,6 +20,14 @@ class BenchError(RuntimeError):
     """A measured command failed, timed out, or did not record what its flow should have."""
 
 
+class TimedOut(BenchError):
+    """A measured command ran past its time limit; ``partial`` holds what was measured."""
+
+    def __init__(self, message: str, partial: RunResult) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
 @dataclass(frozen=True)
 class Sample:
     """One poll of the process tree: when, the summed RSS and the largest single RSS (bytes)."""
@@ -30,6 +38,36 @@ class Sample:
 
 
 @dataclass
+class ProcessTree:
+    """Per-process memory of a tree over time (``TreeSampler(per_pid=True)``).
+
+    ``samples`` are ``(time, {pid: rss})``; ``parents`` and ``cmdlines`` are what each pid had
+    when first seen, so that RSS can be attributed to a process and its descendants.
+    """
+
+    samples: list[tuple[float, dict[int, int]]] = field(default_factory=list)
+    parents: dict[int, int] = field(default_factory=dict)
+    cmdlines: dict[int, str] = field(default_factory=dict)
+
+    def descendants(self, pid: int) -> set[int]:
+        """``pid`` and every process seen whose parent chain leads to it."""
+        found = {pid}
+        grew = True
+        while grew:
+            extra = {child for child, parent in self.parents.items() if parent in found}
+            grew = not extra <= found
+            found |= extra
+        return found
+
+    def peak(self, pids: set[int], begin: float = 0.0, end: float = float("inf")) -> int:
+        """Largest summed RSS of ``pids`` over the samples taken between ``begin`` and ``end``."""
+        return max(
+            (sum(rss.get(p, 0) for p in pids) for at, rss in self.samples if begin <= at <= end),
+            default=0,
+        )
+
+
+@dataclass
 class RunResult:
     """What one command did: exit code, wall time, its log, and memory samples if taken."""
 
@@ -37,6 +75,7 @@ class RunResult:
     wall_s: float
     log: Path
     samples: list[Sample] = field(default_factory=list)
+    tree: ProcessTree | None = None
 
     def tail(self, lines: int = 25) -> str:
         """The last lines of the command's combined stdout and stderr."""
@@ -47,11 +86,12 @@ class RunResult:
 class TreeSampler(threading.Thread):
     """Polls a process and all its descendants every ``interval`` seconds until stopped."""
 
-    def __init__(self, pid: int, interval: float) -> None:
+    def __init__(self, pid: int, interval: float, *, per_pid: bool = False) -> None:
         super().__init__(daemon=True)
         self.root = psutil.Process(pid)
         self.interval = interval
         self.samples: list[Sample] = []
+        self.tree = ProcessTree() if per_pid else None
         self._stop_event = threading.Event()
 
     def run(self) -> None:
@@ -73,7 +113,20 @@ class TreeSampler(threading.Thread):
         except psutil.Error:
             return None
         sizes = [_rss(proc) for proc in procs]
-        return Sample(at=time.time(), tree_rss=sum(sizes), max_rss=max(sizes, default=0))
+        at = time.time()
+        if self.tree is not None:
+            self._record(at, procs, sizes)
+        return Sample(at=at, tree_rss=sum(sizes), max_rss=max(sizes, default=0))
+
+    def _record(self, at: float, procs: list[psutil.Process], sizes: list[int]) -> None:
+        tree = self.tree
+        assert tree is not None
+        for proc in procs:
+            if proc.pid not in tree.parents:
+                with contextlib.suppress(psutil.Error):
+                    tree.parents[proc.pid] = proc.ppid()
+                    tree.cmdlines[proc.pid] = " ".join(proc.cmdline())
+        tree.samples.append((at, {proc.pid: size for proc, size in zip(procs, sizes, strict=True)}))
 
 
 def _rss(proc: psutil.Process) -> int:
@@ -92,27 +145,43 @@ def run_command(
     log: Path,
     timeout: float,
     sample_every: float | None = None,
+    per_pid: bool = False,
 ) -> RunResult:
-    """Run ``cmd`` to completion; stdout and stderr go to ``log``; wall time from spawn to exit."""
+    """Run ``cmd`` to completion; stdout and stderr go to ``log``; wall time from spawn to exit.
+
+    ``per_pid`` also keeps every process's RSS at each sample (``RunResult.tree``). A command
+    that times out raises :class:`TimedOut`, which carries what was measured until then.
+    """
     with log.open("ab") as out:
         start = time.perf_counter()
         proc = subprocess.Popen(
             [str(part) for part in cmd], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT
         )
-        sampler = TreeSampler(proc.pid, sample_every) if sample_every else None
+        sampler = TreeSampler(proc.pid, sample_every, per_pid=per_pid) if sample_every else None
         if sampler is not None:
             sampler.start()
         try:
             returncode = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             _kill_tree(proc)
-            command = " ".join(map(str, cmd))
-            raise BenchError(f"timed out after {timeout:.0f} s: {command}") from None
-        finally:
             if sampler is not None:
                 sampler.stop()
+            command = " ".join(map(str, cmd))
+            partial = RunResult(
+                -9,
+                time.perf_counter() - start,
+                log,
+                sampler.samples if sampler else [],
+                sampler.tree if sampler else None,
+            )
+            raise TimedOut(f"timed out after {timeout:.0f} s: {command}", partial) from None
+        finally:
+            if sampler is not None and sampler.is_alive():
+                sampler.stop()
         wall = time.perf_counter() - start
-    return RunResult(returncode, wall, log, sampler.samples if sampler else [])
+    return RunResult(
+        returncode, wall, log, sampler.samples if sampler else [], sampler.tree if sampler else None
+    )
 
 
 def _kill_tree(proc: subprocess.Popen[bytes]) -> None:

@@ -112,6 +112,32 @@ def test_blocks_bound_memory_without_changing_the_answer(monkeypatch: pytest.Mon
     np.testing.assert_allclose(got.scores, expected.scores, rtol=1e-6)
 
 
+def test_user_knn_reads_a_fixed_sample_of_voters_beyond_max_voters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import reelflow.models._rerank as rerank
+
+    data = structured_log()
+    monkeypatch.setattr(rerank, "MAX_VOTERS", data.n_users // 2)
+    model = LTRReranker(MostPopular(), n_candidates=10, lgbm_params=SMALL, random_state=0)
+    model.fit(data)
+    voters = rerank._voters(data.n_users)
+    assert voters is not None and len(voters) == data.n_users // 2
+    np.testing.assert_array_equal(voters, rerank._voters(data.n_users))  # the same every time
+    users = np.arange(12)
+    positions = model._candidates(users)[0]
+    seen = model.seen_.toarray().astype(np.float64)
+    norms = np.sqrt(np.maximum(seen.sum(axis=1), 1))
+    expected = []
+    for row, user in enumerate(users):  # brute force: only sampled voters, never oneself
+        weights = np.zeros(data.n_users)
+        weights[voters] = (seen[voters] @ seen[user]) / (norms[voters] * norms[user])
+        weights[user] = 0.0
+        votes = weights @ seen
+        expected.append(votes[np.maximum(positions[row], 0)] / max(votes.max(), 1e-12))
+    np.testing.assert_allclose(model._user_knn(users, positions), expected, rtol=1e-5)
+
+
 class _Source:
     """A feature source that records what it was given: activity per user, a constant per item
     (and one item it does not know, to show missing rows become NaN)."""

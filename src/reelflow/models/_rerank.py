@@ -41,6 +41,7 @@ FEATURES = ("score", "rank", "item_popularity", "user_activity", "user_knn")
 DEFAULT_FEATURES = ("rank", "item_popularity", "user_activity", "user_knn")
 RANKER_FILE = "ranker.txt"
 _SIDE = ("user_x_", "item_x_", "side_names_")  # state of ``feature_source``
+MAX_VOTERS = 20_000  # users whose votes user_knn reads (a fixed sample beyond)
 _BLOCK_CELL_BYTES = 16  # working bytes per dense (user, item or user) cell while scoring a block
 CANDIDATE_DIR = "candidate"
 _DEFAULT_LGBM = {
@@ -194,7 +195,8 @@ class LTRReranker(Recommender):
     def _blocks(self, user_idx: np.ndarray) -> list[np.ndarray]:
         """``user_idx`` in blocks whose dense intermediates (a score per item and, for
         ``user_knn``, an overlap per user) stay within the models' memory budget."""
-        width = self.seen_.shape[1] + (self.seen_.shape[0] if "user_knn" in self.features else 0)
+        voters = min(self.seen_.shape[0], MAX_VOTERS) if "user_knn" in self.features else 0
+        width = self.seen_.shape[1] + voters
         rows = max(1, MEMORY_BUDGET // (_BLOCK_CELL_BYTES * max(width, 1)))
         return [user_idx[i : i + rows] for i in range(0, len(user_idx), rows)]
 
@@ -233,11 +235,20 @@ class LTRReranker(Recommender):
         return positions, np.concatenate([stacked.astype(np.float64), *side], axis=-1)
 
     def _user_knn(self, user_idx: np.ndarray, positions: np.ndarray) -> np.ndarray:
-        """Cosine-weighted votes of the users who share items with each user, per candidate."""
+        """Cosine-weighted votes of the users who share items with each user, per candidate
+        (from at most ``MAX_VOTERS`` users: a fixed sample when there are more, which bounds
+        the cost at users x ``MAX_VOTERS`` instead of users squared)."""
         norms = np.sqrt(np.maximum(np.diff(self.seen_.indptr), 1)).astype(np.float32)
-        overlap = (self.seen_[user_idx] @ self.seen_.T).toarray() / norms[None, :]
-        overlap[np.arange(len(user_idx)), user_idx] = 0.0  # not one's own vote
-        votes = np.asarray((self.seen_.T @ (overlap / norms[user_idx, None]).T).T)
+        voters = _voters(self.seen_.shape[0])
+        seen = self.seen_ if voters is None else self.seen_[voters]
+        voter_norms = norms if voters is None else norms[voters]
+        overlap = (self.seen_[user_idx] @ seen.T).toarray() / voter_norms[None, :]
+        rows, own = np.arange(len(user_idx)), user_idx
+        if voters is not None:  # a user's own column, where the user is among the voters
+            found = np.minimum(np.searchsorted(voters, user_idx), len(voters) - 1)
+            rows, own = rows[voters[found] == user_idx], found[voters[found] == user_idx]
+        overlap[rows, own] = 0.0  # not one's own vote
+        votes = np.asarray((seen.T @ (overlap / norms[user_idx, None]).T).T)
         picked = np.take_along_axis(votes, np.maximum(positions, 0), axis=1)
         return np.asarray(picked / np.maximum(votes.max(axis=1, keepdims=True), 1e-12))
 
@@ -360,6 +371,14 @@ def _aligned(table: Any, key: str, index: Any, what: str) -> tuple[np.ndarray, l
                 f"({frame[name].dtype}); encode it as numbers or drop it"
             ) from None
     return out, [f"{what}:{name}" for name in names]
+
+
+def _voters(n_users: int) -> np.ndarray | None:
+    """The users whose votes ``user_knn`` reads: all (None) up to ``MAX_VOTERS``, else the same
+    sorted sample every time, so fitting and serving read the same voters."""
+    if n_users <= MAX_VOTERS:
+        return None
+    return np.sort(np.random.default_rng(0).choice(n_users, MAX_VOTERS, replace=False))
 
 
 def _user_counts(data: Interactions) -> np.ndarray:
