@@ -23,9 +23,9 @@ window``) pairs of the spine, so spine rows that share a user and a time share t
   spine.
 
 The SQL is the subset DuckDB and Spark SQL share (CTEs, ``UNION ALL``, named windows,
-``ROW_NUMBER``, ``CASE``, ``COALESCE``, ``CAST``, ``LEAST``/``GREATEST``, joins); the one
-spelling that differs (where ``IGNORE NULLS`` goes) comes from :data:`_IGNORE_NULLS`, keyed by
-the engine's dialect.
+``ROW_NUMBER``, ``CASE``, ``COALESCE``, ``CAST``, ``LEAST``/``GREATEST``, joins); what the two
+spell differently (where ``IGNORE NULLS`` goes, how keys get their integer ids) comes from the
+engine's :class:`~reelflow.features._dialect.Dialect`.
 """
 
 from __future__ import annotations
@@ -36,17 +36,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from reelflow._errors import DataError
+from reelflow.features._dialect import dialect as dialect_named
+from reelflow.features._dialect import expand, key_id_mark
 from reelflow.features._feature import ENTITY_KEYS, Feature
 
 SPINE = "__rf_spine"
 EVENTS = "__rf_events"
 EVENTS_WITH_ITEMS = "__rf_events_x"
 ROW = "__rf_row"
-
-_IGNORE_NULLS = {
-    "duckdb": "{function}({value} IGNORE NULLS)",
-    "spark": "{function}({value}) IGNORE NULLS",
-}
 
 Op = Literal["count", "sum", "last", "first", "distinct"]
 
@@ -60,6 +57,7 @@ class Context:
     item_columns: tuple[str, ...]  # attributes an items table adds (not item_id)
     dialect: str = "duckdb"
     outputs: tuple[str, ...] | None = None  # the spine columns to return (default: all)
+    order: tuple[str, ...] = (ROW,)  # the spine columns the result is ordered by
 
 
 @dataclass
@@ -262,7 +260,7 @@ def before_sql(
     last: bool = False,
     first: bool = False,
     distinct: str | None = None,
-    dialect: str = "duckdb",
+    dialect: str | None = "duckdb",
     prefix: str = "__rf_b",
 ) -> tuple[str, str]:
     """What the events of each probe's key hold strictly before the probe's time: CTEs (named
@@ -273,7 +271,10 @@ def before_sql(
     ``probes`` is a SELECT of distinct (``keys``, ``__rf_t``); ``events`` a relation holding the
     ``keys`` and ``time`` columns, read where ``where`` holds (unqualified column names).
     ``distinct``: count each value of this expression once, from its first event on (what
-    ``COUNT(DISTINCT ...)`` without a window is).
+    ``COUNT(DISTINCT ...)`` without a window is). ``dialect``: the engine's, or None for SQL
+    written before it is known (a query feature's): the engine-specific parts are then left as
+    marks the compiler spells out (:func:`~reelflow.features._dialect.expand`); such SQL must
+    not ask for ``last`` or ``first``.
 
     Each key's events are split at its earliest and latest probe: those before the earliest are
     counted (summed, ...) by a plain GROUP BY, those from the latest on are dropped (no probe
@@ -306,18 +307,21 @@ def before_sql(
     running = ["ROW_NUMBER() OVER __rf_w AS __rf_ra"]
     # ... and the two combined.
     results = ["w.__rf_c + w.__rf_ra AS __rf_n"]
-    pattern = _IGNORE_NULLS[dialect]
+    if dialect is None and (last or first):
+        raise ValueError("LAST_VALUE/FIRST_VALUE need the engine's dialect")
+    spelling = dialect_named(dialect or "duckdb")
+    key_ids = spelling.key_ids(ids) if dialect is not None else key_id_mark(ids)
     event_time = "CASE WHEN __rf_kind = 1 THEN __rf_t END"
     if last:
         base.append("MAX(__rf_t) AS __rf_last0")
         carried["__rf_last0"], kinds["__rf_last0"] = "b.__rf_last0", "BIGINT"
-        value = pattern.format(function="LAST_VALUE", value=event_time)
+        value = spelling.last_first("LAST_VALUE", event_time)
         running.append(f"{value} OVER __rf_w AS __rf_last")
         results.append("COALESCE(w.__rf_last, w.__rf_last0) AS __rf_last")
     if first:
         base.append("MIN(__rf_t) AS __rf_first0")
         carried["__rf_first0"], kinds["__rf_first0"] = "b.__rf_first0", "BIGINT"
-        value = pattern.format(function="FIRST_VALUE", value=event_time)
+        value = spelling.last_first("FIRST_VALUE", event_time)
         running.append(f"{value} OVER __rf_w AS __rf_first")
         results.append("COALESCE(w.__rf_first0, w.__rf_first) AS __rf_first")
     for j in range(len(sums)):
@@ -346,7 +350,7 @@ def before_sql(
 """
     ctes = f"""{p}_p AS ({probes}),
 {p}_span AS (
-  SELECT {ids}, ROW_NUMBER() OVER (ORDER BY {ids}) AS __rf_id, __rf_lo, __rf_hi
+  SELECT {ids}, {key_ids} AS __rf_id, __rf_lo, __rf_hi
   FROM (SELECT {renamed}, MIN(__rf_t) AS __rf_lo, MAX(__rf_t) AS __rf_hi FROM {p}_p
         GROUP BY {columns}) __rf_g
 ),
@@ -441,6 +445,7 @@ def _query_sql(
     extra = [c for c in ctx.item_columns if c not in ctx.event_columns]
     events = EVENTS_WITH_ITEMS if _mentions(feature.sql, extra) else EVENTS
     body = feature.sql.replace("{events}", events).replace("{probes}", probes)
+    body = expand(body, ctx.dialect)
     outputs = ", ".join(f"__rf_q.{k}" for k in keys)
     return f"SELECT {outputs}, __rf_q.as_of AS __rf_t, __rf_q.value FROM ({body}) __rf_q"
 
@@ -465,7 +470,7 @@ def _final_sql(
     shown = ctx.spine_columns if ctx.outputs is None else ctx.outputs
     spine = [c for c in shown if c != ROW]
     outputs = ", ".join([*spine, *(f.name for f in requested)])
-    return f"SELECT {outputs} FROM (\n{query}\n) __rf_out ORDER BY {ROW}"
+    return f"SELECT {outputs} FROM (\n{query}\n) __rf_out ORDER BY {', '.join(ctx.order)}"
 
 
 def _derived_levels(features: Sequence[Feature]) -> dict[str, int]:

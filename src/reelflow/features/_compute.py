@@ -87,9 +87,10 @@ def _compute(
             f"SELECT {chosen} FROM {EVENTS} e LEFT JOIN {_ITEMS} i ON i.item_id = e.item_id",
         )
 
+    order: tuple[str, ...] = (ROW,)
     if spine is None:
         spine_columns = _snapshot_spine(engine, requested, event_columns, item_columns, as_of)
-        outputs = spine_columns
+        outputs, order = spine_columns, spine_columns[:-1]  # ordered by key
     else:
         if as_of is not None:
             raise DataError("pass as_of in the spine's column, or no spine with as_of=")
@@ -98,7 +99,7 @@ def _compute(
     clashes = sorted({f.name for f in every} & set(spine_columns))
     if clashes:
         raise DataError(f"the spine has a column named like the feature '{clashes[0]}'")
-    ctx = Context(spine_columns, event_columns, item_columns, engine.dialect, outputs)
+    ctx = Context(spine_columns, event_columns, item_columns, engine.dialect, outputs, order)
     plan = compile_plan(requested, every, ctx)
     for name, query in plan.tables:
         engine.create(name, query, materialize=True)
@@ -142,7 +143,9 @@ def _snapshot_spine(
     item_columns: tuple[str, ...],
     as_of: int | None,
 ) -> tuple[str, ...]:
-    """Every key of the log before ``as_of`` (default: after its last event), as the spine."""
+    """Every key of the log before ``as_of`` (default: after its last event), as the spine: its
+    columns (the keys, then ``as_of``). The result is ordered by key, not by a row number: a
+    global numbering would run on one partition on Spark."""
     keys: list[str] = []
     for feature in features:
         keys += [k for k in ENTITY_KEYS[feature.entity] if k not in keys]
@@ -164,9 +167,8 @@ def _snapshot_spine(
     present = " AND ".join(f"{k} IS NOT NULL" for k in keys)
     engine.create(
         SPINE,
-        f"SELECT {listed}, CAST({int(as_of)} AS BIGINT) AS as_of, "
-        f"ROW_NUMBER() OVER (ORDER BY {listed}) AS {ROW} FROM "
-        f"(SELECT DISTINCT {listed} FROM {source} WHERE {present} AND timestamp < {int(as_of)}) k",
+        f"SELECT DISTINCT {listed}, CAST({int(as_of)} AS BIGINT) AS as_of FROM {source} "
+        f"WHERE {present} AND timestamp < {int(as_of)}",
         materialize=True,
     )
-    return (*keys, "as_of", ROW)
+    return (*keys, "as_of")

@@ -93,6 +93,7 @@ def cooccurrence_feature(
         probes="SELECT a, b, __rf_t FROM __rf_need",
         events="__rf_pairs",
         time="pts",
+        dialect=None,  # spelled for the engine when the feature is compiled
         prefix="__rf_c",
     )
     sql = f"""WITH {ctes},
