@@ -1,4 +1,4 @@
-"""Features defined once as SQL and computed point-in-time correct on DuckDB (Spark later).
+"""Features defined once as SQL and computed point-in-time correct on DuckDB or Spark.
 
 ``compute(features, events, spine)`` returns one row per spine row (keys and ``as_of``) with
 every feature computed only from the events strictly before ``as_of``; without a spine, a
@@ -22,8 +22,9 @@ if TYPE_CHECKING:
     )
     from reelflow.features._compute import compute
     from reelflow.features._cooc import cooccurrence, cooccurrence_feature
-    from reelflow.features._engine import DuckDBEngine, Engine, SparkEngine
+    from reelflow.features._engine import DuckDBEngine, Engine
     from reelflow.features._inputs import events_table
+    from reelflow.features._spark import SparkEngine
 
 __all__ = [
     "BUILTINS",
@@ -61,7 +62,7 @@ __getattr__ = lazy_exports(
         "compute": "reelflow.features._compute",
         "DuckDBEngine": "reelflow.features._engine",
         "Engine": "reelflow.features._engine",
-        "SparkEngine": "reelflow.features._engine",
+        "SparkEngine": "reelflow.features._spark",
         "events_table": "reelflow.features._inputs",
     },
 )

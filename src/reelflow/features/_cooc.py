@@ -162,7 +162,8 @@ __rf_both AS (
   SELECT a, b, n FROM __rf_counted UNION ALL SELECT b AS a, a AS b, n FROM __rf_counted
 ),
 __rf_ranked AS (
-  SELECT a, b, n, ROW_NUMBER() OVER (PARTITION BY a ORDER BY n DESC, b) AS r FROM __rf_both
+  SELECT a, b, n, CAST(ROW_NUMBER() OVER (PARTITION BY a ORDER BY n DESC, b) AS BIGINT) AS r
+  FROM __rf_both
 )
 SELECT a AS item_id, b AS other_item_id, n AS count, r AS rank
 FROM __rf_ranked WHERE r <= {top_n} ORDER BY item_id, rank""")

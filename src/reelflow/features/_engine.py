@@ -1,9 +1,10 @@
 """Engines: where feature SQL runs. Everything engine-specific sits behind :class:`Engine`'s four
-methods; the SQL the compiler writes is the subset DuckDB and Spark SQL share.
+methods and its ``dialect`` (:mod:`reelflow.features._dialect`); the SQL the compiler writes is
+the subset DuckDB and Spark SQL share.
 
 DuckDB (the default) runs in-process and scans Arrow tables and Parquet files where they are,
-without a copy through pandas. Spark arrives in issue 7; :class:`SparkEngine` only documents how
-it will map onto the interface.
+without a copy through pandas. Spark (:class:`~reelflow.features._spark.SparkEngine`) runs the
+same SQL on a local or a cluster session, Arrow in and out.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from reelflow._errors import DataError
+from reelflow.features._spark import SparkEngine
+
+ENGINES = ("duckdb", "spark")
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -22,8 +26,8 @@ if TYPE_CHECKING:
 class Engine(Protocol):
     """What the feature compiler needs from an engine, and nothing more.
 
-    ``dialect`` (``"duckdb"`` or ``"spark"``) picks the one spelling the two SQL dialects do not
-    share in the compiler's SQL: where ``IGNORE NULLS`` goes in ``LAST_VALUE``/``FIRST_VALUE``.
+    ``dialect`` (``"duckdb"`` or ``"spark"``) picks the spellings the two SQL dialects do not
+    share in the compiler's SQL (:data:`reelflow.features._dialect.DIALECTS`).
     """
 
     name: str
@@ -88,11 +92,12 @@ class DuckDBEngine:
         return str(self._duckdb.__version__)
 
     def register(self, name: str, source: Any) -> None:
-        paths = _parquet_paths(source)
-        if paths is None:
+        sources = parquet_sources(source)
+        if sources is None:
             self._connection.register(name, source)
             self._registered.append(name)
             return
+        paths = [str(Path(p) / "**" / "*.parquet") if folder else p for p, folder in sources]
         listed = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
         self._connection.execute(
             f"CREATE OR REPLACE TEMP VIEW {name} AS "
@@ -124,48 +129,23 @@ class DuckDBEngine:
         self.close()
 
 
-class SparkEngine:
-    """Not implemented yet: the Spark engine arrives in issue 7.
-
-    This class only documents how Spark will implement :class:`Engine`, so nothing else has to
-    change when it lands:
-
-    - ``register``: ``spark.read.parquet(*paths)`` for Parquet, ``spark.createDataFrame`` from
-      Arrow for a table, then ``createOrReplaceTempView(name)``;
-    - ``create``: ``spark.sql(query).createOrReplaceTempView(name)``, with ``.cache()`` (or a
-      checkpoint) when ``materialize``;
-    - ``fetch``: ``spark.sql(query).toArrow()`` (Spark 4) or ``toPandas`` with Arrow enabled;
-    - ``close``: drop the temporary views and unpersist what was cached.
-
-    The compiler's SQL (CTEs, ``UNION ALL``, ``ROW_NUMBER``/``LAST_VALUE ... IGNORE NULLS`` over
-    named windows, ``VALUES`` lists, ``CASE``, ``COALESCE``, ``CAST``, ``LEAST``/``GREATEST``,
-    equi- and range joins) is the subset both engines share; no dialect is transpiled.
-    """
-
-    name = "spark"
-    dialect = "spark"
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        raise DataError(
-            "Spark engine arrives in issue 7; use engine='duckdb' (the default) until then"
-        )
-
-
 def resolve_engine(engine: str | Engine, threads: int | None = None) -> tuple[Engine, bool]:
-    """The engine to use, and whether the caller owns it (and must close it)."""
+    """The engine to use, and whether the caller owns it (and must close it): ``"duckdb"``
+    (with ``threads``), ``"spark"`` (the process's local session) or an :class:`Engine`."""
     if isinstance(engine, str):
         if engine == "duckdb":
             return DuckDBEngine(threads=threads), True
         if engine == "spark":
-            SparkEngine()
-        raise DataError(f"unknown engine {engine!r}; use 'duckdb' or pass an Engine")
+            return SparkEngine(), True
+        raise DataError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)} or an Engine")
     if not isinstance(engine, Engine):
         raise DataError(f"{engine!r} is not an Engine (register, create, fetch, close)")
     return engine, False
 
 
-def _parquet_paths(source: Any) -> list[str] | None:
-    """The Parquet paths ``source`` names (folders become a recursive glob), or None."""
+def parquet_sources(source: Any) -> list[tuple[str, bool]] | None:
+    """The Parquet paths or globs ``source`` names, each with whether it is a folder (to read
+    recursively), or None when ``source`` is not paths."""
     if isinstance(source, str | os.PathLike):
         entries: list[Any] = [source]
     elif (
@@ -176,12 +156,11 @@ def _parquet_paths(source: Any) -> list[str] | None:
         entries = list(source)
     else:
         return None
-    paths = []
+    sources = []
     for entry in entries:
         path = os.fspath(entry)
-        if Path(path).is_dir():
-            path = str(Path(path) / "**" / "*.parquet")
-        elif not any(c in path for c in "*?[") and not Path(path).exists():
+        folder = Path(path).is_dir()
+        if not folder and not any(c in path for c in "*?[") and not Path(path).exists():
             raise DataError(f"no Parquet file at '{path}'")
-        paths.append(path)
-    return paths
+        sources.append((path, folder))
+    return sources
