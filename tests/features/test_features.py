@@ -31,7 +31,6 @@ from reelflow.features import (  # noqa: E402
     Engine,
     Feature,
     FeatureSet,
-    SparkEngine,
     compute,
     cooccurrence,
     cooccurrence_feature,
@@ -337,13 +336,6 @@ def test_duckdb_threads_are_settable() -> None:
         assert engine.threads == 1
 
 
-def test_the_spark_engine_is_not_there_yet() -> None:
-    with pytest.raises(DataError, match="Spark engine arrives in issue 7"):
-        compute(USER_FEATURES, random_log(0).table(), engine="spark")
-    with pytest.raises(DataError, match="issue 7"):
-        SparkEngine()
-
-
 def test_the_sql_stays_in_the_subset_duckdb_and_spark_share() -> None:
     features = closure([*BUILTINS.values(), *CUSTOM])
     ctx = Context(
@@ -417,7 +409,7 @@ def test_bad_inputs_say_what_is_wrong() -> None:
 def test_importing_features_stays_light() -> None:
     code = (
         "import sys, reelflow.features as f; f.Feature; f.FeatureSet; "
-        "print(sorted(m for m in ('duckdb', 'pandas', 'pyarrow') if m in sys.modules))"
+        "print(sorted(m for m in ('duckdb', 'pandas', 'pyarrow', 'pyspark') if m in sys.modules))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True

@@ -1,5 +1,7 @@
 """Point-in-time correctness: no feature sees an event at or after its row's as_of, and every
-built-in matches a naive reference on random logs full of ties."""
+built-in matches a naive reference on random logs full of ties, on DuckDB and on Spark (the
+``engine`` fixture, conftest.py; Spark on one seed, its start-up and per-query cost being what
+they are)."""
 
 from __future__ import annotations
 
@@ -34,11 +36,15 @@ def _same(actual: list[Any], expected: list[Any], name: str) -> None:
             assert a == e, (name, row, a, e)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_every_builtin_matches_the_naive_reference(seed: int) -> None:
+@pytest.mark.parametrize(
+    ("seed", "engine"),
+    [(0, "duckdb"), (1, "duckdb"), (2, "duckdb"), (0, "spark")],
+    indirect=["engine"],
+)
+def test_every_builtin_matches_the_naive_reference(seed: int, engine: Any) -> None:
     log = random_log(seed)
     spine = random_spine(log, seed)
-    out = compute(EVERY_BUILTIN, log.table(), spine, items=log.items())
+    out = compute(EVERY_BUILTIN, log.table(), spine, items=log.items(), engine=engine)
     assert out.column_names[:4] == ["user_id", "item_id", "region", "as_of"]
     assert out.select(["user_id", "item_id", "as_of"]).equals(
         spine.select(["user_id", "item_id", "as_of"])
@@ -75,7 +81,8 @@ def _future(log: Log, spine: pa.Table) -> Log:
     )
 
 
-def test_future_events_do_not_leak_into_any_feature() -> None:
+@pytest.mark.parametrize("engine", ["duckdb", "spark"], indirect=True)
+def test_future_events_do_not_leak_into_any_feature(engine: Any) -> None:
     log = random_log(7)
     # one spine row per user, at the same time, so future events of one row are the future of
     # every row: any leak changes some value
@@ -99,8 +106,8 @@ def test_future_events_do_not_leak_into_any_feature() -> None:
     )
     with_future = _future(log, spine)
     assert (with_future.timestamp >= as_of).sum() > 10 * len(users)  # the future is there
-    clean = compute(EVERY_BUILTIN, past.table(), spine, items=log.items())
-    leaky = compute(EVERY_BUILTIN, with_future.table(), spine, items=log.items())
+    clean = compute(EVERY_BUILTIN, past.table(), spine, items=log.items(), engine=engine)
+    leaky = compute(EVERY_BUILTIN, with_future.table(), spine, items=log.items(), engine=engine)
     assert clean.equals(leaky)
 
     # and the same events one second earlier are seen: the test can tell a leak apart
@@ -114,12 +121,13 @@ def test_future_events_do_not_leak_into_any_feature() -> None:
         with_future.weight,
         log.genre_of,
     )
-    seen = compute(EVERY_BUILTIN, moved.table(), spine, items=log.items())
+    seen = compute(EVERY_BUILTIN, moved.table(), spine, items=log.items(), engine=engine)
     changed = [n for n in BUILTINS if seen.column(n).to_pylist() != clean.column(n).to_pylist()]
     assert set(changed) >= set(BUILTINS) - {"item_events_prev_7d", "item_region_share_30d"}
 
 
-def test_an_event_exactly_at_as_of_is_not_seen() -> None:
+@pytest.mark.parametrize("engine", ["duckdb", "spark"], indirect=True)
+def test_an_event_exactly_at_as_of_is_not_seen(engine: Any) -> None:
     events = pa.table(
         {
             "user_id": [1, 1, 1],
@@ -128,7 +136,7 @@ def test_an_event_exactly_at_as_of_is_not_seen() -> None:
         }
     )
     spine = pa.table({"user_id": [1, 1, 1, 1], "as_of": [100, 101, 300, 301]})
-    out = compute(BUILTINS["user_events_all"], events, spine)
+    out = compute(BUILTINS["user_events_all"], events, spine, engine=engine)
     assert out.column("user_events_all").to_pylist() == [0, 1, 2, 3]
 
 

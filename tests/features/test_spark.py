@@ -35,8 +35,8 @@ from reelflow.features import (  # noqa: E402
     cooccurrence,
     events_table,
 )
-from reelflow.features import _spark  # noqa: E402
 from reelflow.features._dialect import DIALECTS, expand, key_id_mark  # noqa: E402
+from reelflow.features._spark import _require_java  # noqa: E402
 
 ML_100K = HERE.parents[1].parent / "shared" / "data" / "movielens-100k" / "ml-100k"
 EVERY_BUILTIN = FeatureSet("every", tuple(BUILTINS.values()))
@@ -60,12 +60,16 @@ def assert_same(duck: pa.Table, spark: pa.Table) -> None:
 
 @pytest.fixture(scope="module")
 def movielens() -> dict[str, Any]:
+    if not ML_100K.is_dir():
+        pytest.skip(f"{ML_100K} is missing (real MovieLens data lives in ../shared/data)")
+    return movielens_inputs()
+
+
+def movielens_inputs() -> dict[str, Any]:
     """ML-100K as the features read it: the ratings with a region (from the user's zip code:
     0-3 east, 4-6 central, 7-9 west, else other), the movies' first genre, and a spine of
     2,000 candidate rows from the second half of the log: 1,000 real ratings (as_of at the
     rating's time) and 1,000 other movies for the same users and times."""
-    if not ML_100K.is_dir():
-        pytest.skip(f"{ML_100K} is missing (real MovieLens data lives in ../shared/data)")
     ml = load_movielens(ML_100K)
     assert ml.users is not None
     log = ml.interactions
@@ -185,7 +189,7 @@ def test_a_missing_pyspark_or_java_says_how_to_fix_it(monkeypatch: pytest.Monkey
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.delenv("JAVA_HOME", raising=False)
     with pytest.raises(DataError, match="needs Java 17 or later"):
-        _spark._require_java()
+        _require_java()
     monkeypatch.setitem(sys.modules, "pyspark", None)  # importing it now fails
     with pytest.raises(DataError, match=r'needs pyspark: pip install "reelflow\[spark\]"'):
         compute(USER_FEATURES, random_log(0).table(), engine="spark")
