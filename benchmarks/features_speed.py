@@ -15,8 +15,13 @@ DuckDB reads the events as an Arrow table (converting the ``Interactions`` to Ar
 its own); pandas gets a DataFrame of the same table, its conversion not timed. Prints a markdown
 table of medians.
 
+``--engines duckdb,spark`` also times the same ``compute`` on Spark in local mode (``local[2]``,
+one shuffle partition per core; the session is started once before the timings, its start-up
+reported on its own), from the same Arrow tables, and checks Spark's values against DuckDB's.
+
     .venv/bin/python benchmarks/features_speed.py [--datasets synth-1m,synth-10m]
-        [--spine 100000] [--repeats 3] [--threads 2,1] [--skip-pandas] [--json PATH]
+        [--spine 100000] [--repeats 3] [--threads 2,1] [--engines duckdb,spark] [--skip-pandas]
+        [--json PATH]
 """
 
 from __future__ import annotations
@@ -208,9 +213,29 @@ def same(duck: pa.Table, frame: pd.DataFrame) -> bool:
     return True
 
 
+def same_tables(duck: pa.Table, other: pa.Table) -> bool:
+    """Every built-in equal on two engines: integers exactly, floats to 1e-12."""
+    if duck.schema != other.schema or duck.num_rows != other.num_rows:
+        print(f"  MISMATCH in schema or rows: {other.schema} against {duck.schema}")
+        return False
+    for name in builtin_features().names:
+        a = duck.column(name).to_pandas().to_numpy(dtype="float64", na_value=np.nan)
+        b = other.column(name).to_pandas().to_numpy(dtype="float64", na_value=np.nan)
+        if not np.allclose(a, b, rtol=1e-12, atol=0, equal_nan=True):
+            print(f"  MISMATCH in {name}: {np.flatnonzero(~np.isclose(a, b, equal_nan=True))[:5]}")
+            return False
+    return True
+
+
 def duckdb_features(events: pa.Table, spine: pa.Table, items: pa.Table, threads: int) -> pa.Table:
     with DuckDBEngine(threads=threads) as engine:
         return compute(builtin_features(), events, spine, items=items, engine=engine)
+
+
+def spark_features(events: pa.Table, spine: pa.Table, items: pa.Table) -> pa.Table:
+    """On the process's local session (started before the timings), an engine per call as
+    ``compute(..., engine="spark")`` opens one."""
+    return compute(builtin_features(), events, spine, items=items, engine="spark")
 
 
 def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -223,10 +248,13 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "to_arrow_s": converted,
         "load_before": os.getloadavg()[0],
     }
-    calls: dict[str, Callable[[], Any]] = {
-        f"duckdb_{t}t": functools.partial(duckdb_features, events, spine, items, int(t))
-        for t in args.threads.split(",")
-    }
+    engines = args.engines.split(",")
+    calls: dict[str, Callable[[], Any]] = {}
+    if "duckdb" in engines:
+        for t in args.threads.split(","):
+            calls[f"duckdb_{t}t"] = functools.partial(duckdb_features, events, spine, items, int(t))
+    if "spark" in engines:
+        calls["spark"] = functools.partial(spark_features, events, spine, items)
     if not args.skip_pandas:
         frame_events = events.select(["user_id", "item_id", "timestamp", "region"]).to_pandas()
         calls["pandas"] = functools.partial(
@@ -239,10 +267,13 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
             outputs[label] = call()
             row.setdefault(label, []).append(time.perf_counter() - start)
             print(f"  {name} {label}: {row[label][-1]:.2f} s", flush=True)
-    if "pandas" in outputs:
-        duck = next(v for k, v in outputs.items() if k != "pandas")
+    duck = next((v for k, v in outputs.items() if k.startswith("duckdb")), None)
+    if "pandas" in outputs and duck is not None:
         row["same"] = same(duck, outputs["pandas"])
         print(f"  {name}: same values: {row['same']}", flush=True)
+    if "spark" in outputs and duck is not None:
+        row["spark_same"] = same_tables(duck, outputs["spark"])
+        print(f"  {name}: Spark's values are DuckDB's: {row['spark_same']}", flush=True)
     row["load_after"] = os.getloadavg()[0]
     return row
 
@@ -253,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spine", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", default="2,1", help="DuckDB thread counts to time")
+    parser.add_argument("--engines", default="duckdb", help="duckdb, spark, or both")
     parser.add_argument("--skip-pandas", action="store_true")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args(argv)
@@ -263,11 +295,27 @@ def main(argv: list[str] | None = None) -> int:
           f"repeats {args.repeats}; duckdb {duckdb.__version__}, pandas {pd.__version__}, "
           f"pyarrow {pa.__version__}, Python {platform.python_version()}, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    engines = args.engines.split(",")
+    if "spark" in engines:
+        from reelflow.features._spark import local_session
+
+        start = time.perf_counter()
+        session = local_session()
+        started = time.perf_counter() - start
+        partitions = session.conf.get("spark.sql.shuffle.partitions")
+        print(
+            f"# Spark {session.version}, {session.sparkContext.master}, {partitions} shuffle "
+            f"partitions, session started in {started:.1f} s (not timed below)"
+        )
     results = [run_dataset(name, args) for name in args.datasets.split(",")]
 
-    thread_counts = [int(t) for t in args.threads.split(",")]
+    thread_counts = [int(t) for t in args.threads.split(",")] if "duckdb" in engines else []
     header = ["data", "events", "spine", *(f"DuckDB, {t} thr. (s)" for t in thread_counts)]
-    if not args.skip_pandas:
+    if "spark" in engines:
+        header += ["Spark local[2] (s)"]
+        if thread_counts:
+            header += [f"Spark / DuckDB {thread_counts[0]} thr.", "Spark same values"]
+    if not args.skip_pandas and thread_counts:
         header += ["pandas (s)", "pandas / DuckDB 2 thr.", "same values"]
     print("\n| " + " | ".join(header) + " |")
     print("| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |")
@@ -275,6 +323,12 @@ def main(argv: list[str] | None = None) -> int:
         cells = [row["data"], f"{row['events']:,}", f"{row['spine']:,}"]
         medians = {t: statistics.median(row[f"duckdb_{t}t"]) for t in thread_counts}
         cells += [f"{medians[t]:.2f}" for t in thread_counts]
+        if "spark" in row:
+            spark_median = statistics.median(row["spark"])
+            cells += [f"{spark_median:.2f}"]
+            if thread_counts:
+                cells += [f"{spark_median / medians[thread_counts[0]]:.1f}x",
+                          "yes" if row["spark_same"] else "NO"]  # fmt: skip
         if "pandas" in row:
             pandas_median = statistics.median(row["pandas"])
             base = medians.get(2, next(iter(medians.values())))
@@ -286,7 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump(results, handle, indent=2)
-    return 0 if all(r.get("same", True) for r in results) else 1
+    agree = all(r.get("same", True) and r.get("spark_same", True) for r in results)
+    return 0 if agree else 1
 
 
 if __name__ == "__main__":
