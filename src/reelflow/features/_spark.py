@@ -7,8 +7,10 @@ no UI and only errors logged, sized for a small machine. Each engine works in a
 ``newSession()`` of it: the same JVM and cache, its own temporary views, so engines never see
 each other's tables.
 
-Inputs arrive as Arrow (``createDataFrame`` of an Arrow table) or as Parquet read by Spark;
-results leave as Arrow (``toArrow``), with Spark's large string and binary types and its
+Inputs arrive as Arrow (``createDataFrame`` of an Arrow table; past ``inline_bytes``, through a
+Parquet file in a temporary folder, which on a cluster the executors must reach: there, pass
+large inputs as Parquet paths on shared storage) or as Parquet read by Spark; results leave as
+Arrow (``toArrow``), with Spark's large string and binary types and its
 non-nullable fields turned into what DuckDB returns, so both engines give equal tables.
 """
 
@@ -137,6 +139,10 @@ class SparkEngine:
 
     name = "spark"
     dialect = "spark"
+    #: Arrow tables up to this size go to Spark with ``createDataFrame``, larger ones through a
+    #: Parquet file in a temporary folder: ``createDataFrame`` puts the rows in the query plan
+    #: itself, which the optimiser copies (1M events filled a 2 GB driver).
+    inline_bytes = 16 * 2**20
 
     def __init__(
         self,
@@ -155,6 +161,7 @@ class SparkEngine:
         self._spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
         self._views: list[str] = []
         self._cached: list[Any] = []
+        self._folder: str | None = None
 
     @property
     def session(self) -> Any:
@@ -169,9 +176,11 @@ class SparkEngine:
         from reelflow.features._engine import parquet_sources
 
         sources = parquet_sources(source)
-        if sources is None:
+        if sources is None and source.nbytes <= self.inline_bytes:
             with _no_pandas_warning():
                 frame = self._spark.createDataFrame(_plain(source))
+        elif sources is None:  # staged as Parquet: Spark keeps a DataFrame of Arrow in its plan
+            frame = self._spark.read.parquet(self._stage(name, _plain(source)))
         else:
             reader = self._spark.read.option("mergeSchema", "true")
             if any(folder for _, folder in sources):
@@ -179,6 +188,16 @@ class SparkEngine:
             frame = reader.parquet(*(path for path, _ in sources))
         frame.createOrReplaceTempView(name)
         self._views.append(name)
+
+    def _stage(self, name: str, table: pa.Table) -> str:
+        import pyarrow.parquet as pq
+
+        if self._folder is None:
+            self._folder = tempfile.mkdtemp(prefix="reelflow-spark-input-")
+        # not "__rf_...": Spark skips files whose names start with "_" or "."
+        path = os.path.join(self._folder, f"{name.lstrip('_.')}.parquet")
+        pq.write_table(table, path, compression="lz4")
+        return path
 
     def create(self, name: str, query: str, *, materialize: bool = False) -> None:
         frame = self._spark.sql(query)
@@ -202,6 +221,9 @@ class SparkEngine:
         for frame in self._cached:
             frame.unpersist()
         self._cached.clear()
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
 
     def __enter__(self) -> SparkEngine:
         return self
