@@ -50,7 +50,19 @@ class ParameterError(ReelflowError):
 
 
 class StepFailedError(ReelflowError):
-    """A step raised (after its retries) and nothing caught it."""
+    """A step raised (after its retries) and nothing caught it; ``error_type`` names what it
+    raised."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        error_type: str | None = None,
+    ) -> None:
+        super().__init__(message, file=file, line=line)
+        self.error_type = error_type
 
 
 class MergeArtifactsError(ReelflowError):

@@ -85,6 +85,19 @@ def run(
     plain: bool,
 ) -> None:
     """Run the flow defined in FILE."""
+    _run_file(flow_file, params, max_workers, executor, ray_address, tags, plain)
+
+
+def _run_file(
+    flow_file: str,
+    params: tuple[str, ...],
+    max_workers: int | None,
+    executor: str,
+    ray_address: str | None,
+    tags: tuple[str, ...],
+    plain: bool,
+) -> None:
+    """Run a flow file to its end and print the closing line (``run`` and ``quickstart``)."""
     from reelflow.flow._display import make_display
     from reelflow.flow._parameters import parse_assignments
     from reelflow.flow._runner import run_flow
@@ -178,18 +191,7 @@ def quickstart(
     split, train candidates, benchmark, gate and promote (examples/personalization.py)."""
     from importlib.resources import as_file, files
 
-    from reelflow.flow._display import make_display
-    from reelflow.flow._parameters import parse_assignments
-    from reelflow.flow._runner import run_flow
-
     with as_file(files("reelflow.examples") / "personalization.py") as flow_file:
-        outcome = run_flow(
-            str(flow_file),
-            parse_assignments(params),
-            max_workers=max_workers,
-            tags=("quickstart",),
-            display=make_display(force_plain=plain),
-            executor=executor,
-            ray_address=ray_address,
+        _run_file(
+            str(flow_file), params, max_workers, executor, ray_address, ("quickstart",), plain
         )
-    _done(outcome)

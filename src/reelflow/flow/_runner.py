@@ -183,12 +183,14 @@ def _drive(
     except StepFailedError as exc:
         store.metadata.finish_run(run_id, FAILED, str(exc))
         advice = f"fix it, then 'reelflow resume {run_id}'"
-        if ": GuardFailedError: " in exc.message:  # resume re-uses the data the guard refused
+        if exc.error_type == "GuardFailedError":  # resume re-uses the data the guard refused
             advice = (
                 f"see 'reelflow report {run_id}'; fix the cause, then run again "
                 f"(or 'reelflow resume {run_id}' if the steps before it need not rerun)"
             )
-        raise StepFailedError(f"{exc.message}; {advice}", file=exc.file, line=exc.line) from None
+        raise StepFailedError(
+            f"{exc.message}; {advice}", file=exc.file, line=exc.line, error_type=exc.error_type
+        ) from None
     except KeyboardInterrupt:
         status = INTERRUPTED
         scheduler.interrupt()

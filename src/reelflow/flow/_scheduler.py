@@ -292,6 +292,7 @@ class Scheduler:
                     f"step '{pending.step}' failed (task {path}): {error.type}: {error.message}",
                     file=error.file or node.file,
                     line=error.line if error.file else node.lineno,
+                    error_type=error.type,
                 )
                 self._drop_retries()
 

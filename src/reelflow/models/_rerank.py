@@ -154,7 +154,7 @@ class LTRReranker(Recommender):
         users = np.flatnonzero(np.bincount(held.user, minlength=data.n_users))
         rows, targets, sizes = [], [], []
         for block in self._blocks(users):  # bounded memory: only kept rows are collected
-            positions, features = self._candidates(block)
+            positions, features = self._candidates_block(block)
             labels = _labels(held, block, positions)
             keep = (positions >= 0) & labels.any(axis=1, keepdims=True)  # groups with a positive
             rows.append(features[keep])
@@ -189,6 +189,7 @@ class LTRReranker(Recommender):
         self.seen_ = base.csr(binary=True)
         self.item_counts_ = np.bincount(base.item, minlength=base.n_items).astype(np.int64)
         self.user_x_, self.item_x_, self.side_names_ = _side_features(self.feature_source, base)
+        self._voter_cache_: tuple[Any, Any] | None = None  # from seen_: rebuilt on next use
 
     # --- scoring -------------------------------------------------------------------------------
 
@@ -238,10 +239,7 @@ class LTRReranker(Recommender):
         """Cosine-weighted votes of the users who share items with each user, per candidate
         (from at most ``MAX_VOTERS`` users: a fixed sample when there are more, which bounds
         the cost at users x ``MAX_VOTERS`` instead of users squared)."""
-        norms = np.sqrt(np.maximum(np.diff(self.seen_.indptr), 1)).astype(np.float32)
-        voters = _voters(self.seen_.shape[0])
-        seen = self.seen_ if voters is None else self.seen_[voters]
-        voter_norms = norms if voters is None else norms[voters]
+        norms, voters, seen, voter_norms = self._voter_state()
         overlap = (self.seen_[user_idx] @ seen.T).toarray() / voter_norms[None, :]
         rows, own = np.arange(len(user_idx)), user_idx
         if voters is not None:  # a user's own column, where the user is among the voters
@@ -251,6 +249,19 @@ class LTRReranker(Recommender):
         votes = np.asarray((seen.T @ (overlap / norms[user_idx, None]).T).T)
         picked = np.take_along_axis(votes, np.maximum(positions, 0), axis=1)
         return np.asarray(picked / np.maximum(votes.max(axis=1, keepdims=True), 1e-12))
+
+    def _voter_state(self) -> tuple[np.ndarray, np.ndarray | None, sp.csr_matrix, np.ndarray]:
+        """Every user's norm, the voters, their rows and norms: derived from ``seen_`` once,
+        not per scored block (a server scores one user at a time)."""
+        cached = getattr(self, "_voter_cache_", None)
+        if cached is not None and cached[0] is self.seen_:
+            return cached[1]  # type: ignore[no-any-return]
+        norms = np.sqrt(np.maximum(np.diff(self.seen_.indptr), 1)).astype(np.float32)
+        voters = _voters(self.seen_.shape[0])
+        seen = self.seen_ if voters is None else self.seen_[voters]
+        state = (norms, voters, seen, norms if voters is None else norms[voters])
+        self._voter_cache_ = (self.seen_, state)
+        return state
 
     def _popularity(self) -> np.ndarray:
         return self.item_counts_ / max(int(self.item_counts_.sum()), 1)
