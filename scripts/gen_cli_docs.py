@@ -30,7 +30,7 @@ INTRO = """\
 `reelflow` runs flows and reads what they did. `python -m reelflow` is the same command.
 
 Every command works on the store of the working directory: `.reelflow/` by default, or the one
-set by `REELFLOW_HOME` and `REELFLOW_DB`, or by `reelflow.toml` (see
+set by `REELFLOW_HOME`, `REELFLOW_DB` and `REELFLOW_ARTIFACTS`, or by `reelflow.toml` (see
 [Concepts: the store](concepts.md#the-store)).
 
 `reelflow run FILE --help` also lists the parameters of the flow in `FILE`, with their types and

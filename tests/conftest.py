@@ -3,6 +3,7 @@ is configured), and helpers to run the flows under tests/flow."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import uuid
@@ -26,13 +27,19 @@ def store(
 
     Parametrized indirectly with ``"postgres"``, its metadata is in a fresh PostgreSQL database
     instead (``REELFLOW_DB`` set, so processes the test starts in that directory use it too):
-    ``@pytest.mark.parametrize("store", ["sqlite", "postgres"], indirect=True)``.
+    ``@pytest.mark.parametrize("store", ["sqlite", "postgres"], indirect=True)``. With ``"s3"``
+    its artifacts are in a fresh prefix of the test S3 bucket (``REELFLOW_ARTIFACTS``), and with
+    ``"postgres+s3"`` both: the layout of a team's cluster.
     """
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("REELFLOW_HOME", raising=False)
     monkeypatch.delenv("REELFLOW_DB", raising=False)
-    if getattr(request, "param", "sqlite") == "postgres":
+    monkeypatch.delenv("REELFLOW_ARTIFACTS", raising=False)
+    kind = getattr(request, "param", "sqlite")
+    if kind in ("postgres", "postgres+s3"):
         monkeypatch.setenv("REELFLOW_DB", request.getfixturevalue("postgres_url"))
+    if kind in ("s3", "postgres+s3"):
+        monkeypatch.setenv("REELFLOW_ARTIFACTS", request.getfixturevalue("s3_url"))
     opened = Store.open(tmp_path)
     yield opened
     if "metadata" in opened.__dict__ and opened.config.db_url.startswith("postgresql"):
@@ -101,8 +108,60 @@ def postgres_url(postgres_server: Any) -> Iterator[str]:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _required(what: str, reason: str) -> NoReturn:
+    """Fail in CI (``CI`` set: every engine is installed there), skip elsewhere."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set: {what} is required)", pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
-def ray_instance() -> Iterator[str]:
+def s3_server() -> Iterator[str]:
+    """A local S3-compatible server (moto's, on loopback) with one bucket: its ``s3://`` URL.
+
+    The AWS variables point every client of this process and of the processes tests start at
+    it (``AWS_ENDPOINT_URL`` is honoured by botocore, so by s3fs); they are restored after.
+    """
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as exc:
+        _required("moto", f"moto's S3 server is not installed ({exc.name}): pip install -e .[dev]")
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    settings = {
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "AWS_ACCESS_KEY_ID": "reelflow-test",
+        "AWS_SECRET_ACCESS_KEY": "reelflow-test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    saved = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
+    try:
+        import s3fs
+
+        s3fs.S3FileSystem(skip_instance_cache=True).mkdir("reelflow-tests")
+        yield "s3://reelflow-tests"
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        server.stop()
+
+
+@pytest.fixture
+def s3_url(s3_server: str) -> str:
+    """A fresh prefix of the test bucket, for one test."""
+    return f"{s3_server}/{uuid.uuid4().hex[:16]}"
+
+
+@pytest.fixture(scope="session")
+def ray_instance(request: pytest.FixtureRequest) -> Iterator[str]:
     """One local Ray instance for the whole session, sized for this 2-core machine: its GCS
     address (``--ray-address`` for subprocesses). Runs in this process use it as it is (a Ray
     executor never shuts down an instance it did not start). Ray must be installed: it is in the
@@ -111,6 +170,9 @@ def ray_instance() -> Iterator[str]:
 
     import ray
 
+    # Ray's processes keep the environment they start with: the S3 server's settings first.
+    with contextlib.suppress(pytest.skip.Exception):
+        request.getfixturevalue("s3_server")
     previous = os.getcwd()
     os.chdir(ROOT)  # Ray's processes keep the directory they start in: not a test's tmp_path
     try:

@@ -54,7 +54,7 @@ def test_finds_every_problem_and_removes_only_orphans(store: ObjectStore) -> Non
 
     report = check_objects(store, [good, damaged, missing], progress=lambda *a: calls.append(a))
     assert (report.checked, report.corrupt, report.missing) == (3, [damaged], [missing])
-    assert (report.orphans, report.stale_temp, report.removed) == ([orphan], [stale], [])
+    assert (report.orphans, report.stale_temp, report.removed) == ([orphan], [str(stale)], [])
     assert not report.ok
     assert calls == [(1, 3), (2, 3), (3, 3)]
     assert store.exists(orphan) and stale.exists()  # nothing removed unless asked

@@ -6,6 +6,7 @@ import errno
 import io
 import multiprocessing
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -195,7 +196,7 @@ def test_killed_writer_leaves_only_a_temp_file(store: ObjectStore) -> None:
     old = time.time() - 2 * 3600
     os.utime(temp, (old, old))
     report = check_objects(store, [], remove_orphans=True)
-    assert report.stale_temp == [temp] and report.removed == [str(temp)]
+    assert report.stale_temp == [str(temp)] and report.removed == [str(temp)]
     assert store.temp_files() == []
 
 
@@ -238,3 +239,10 @@ def test_forked_child_can_hash_after_parent_used_threads(store: ObjectStore) -> 
         pytest.fail("hashing in a forked child hung (BLAKE3 thread pool inherited from parent)")
     assert child.exitcode == 0
     assert len(list(store.keys())) == 2
+
+
+def test_a_deleted_store_folder_is_made_again(store: ObjectStore) -> None:
+    store.put_bytes(b"first")
+    shutil.rmtree(store.root)  # a cache of remote objects may be cleared at any time
+    key = store.put_bytes(b"second").key
+    assert store.read_bytes(key) == b"second"

@@ -31,7 +31,7 @@ def cli() -> None:
     """reelflow: flows, artifacts and runs for personalization ML.
 
     Runs keep their artifacts and metadata in the store of the working directory
-    (.reelflow/, or REELFLOW_HOME and REELFLOW_DB, or reelflow.toml).
+    (.reelflow/, or REELFLOW_HOME, REELFLOW_DB and REELFLOW_ARTIFACTS, or reelflow.toml).
     """
 
 

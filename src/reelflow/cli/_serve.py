@@ -108,6 +108,7 @@ def serve(
         model=ref,
         store_home=str(store.config.home),
         store_db=store.config.db_url,
+        store_artifacts=store.config.artifacts,
         **options,  # type: ignore[arg-type]
     )
     service = Service(settings, Registry(store))

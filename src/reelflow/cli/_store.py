@@ -26,11 +26,11 @@ def check(remove_orphans: bool) -> None:
 
     st = Store.open(create=False)
     report = st.check(remove_orphans=remove_orphans)
-    click.echo(f"store {st.config.home}: {report.checked} objects checked")
+    click.echo(f"store {st.config.artifacts_location}: {report.checked} objects checked")
     for key in report.corrupt:
         click.echo(f"corrupt: {key} (its bytes no longer match its hash)")
     for key in report.missing:
-        click.echo(f"missing: {key} (referenced by a run but not on disk)")
+        click.echo(f"missing: {key} (referenced by a run but not stored)")
     if report.orphans:
         click.echo(
             f"orphans: {len(report.orphans)} objects no run refers to"

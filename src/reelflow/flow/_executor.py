@@ -66,17 +66,22 @@ class Executor(Protocol):
 
 
 def make_executor(
-    kind: str, store_home: str, max_workers: int | None, ray_address: str | None = None
+    kind: str,
+    store_home: str,
+    max_workers: int | None,
+    ray_address: str | None = None,
+    artifacts: str | None = None,
 ) -> Executor:
-    """The executor named ``kind`` (``local`` or ``ray``), ready to take tasks."""
+    """The executor named ``kind`` (``local`` or ``ray``), ready to take tasks; its workers
+    keep artifacts under ``store_home`` or at ``artifacts`` (a URL such as ``s3://...``)."""
     if kind == "local":
         if ray_address:
             raise ExecutorError("--ray-address needs --executor ray")
-        return LocalExecutor(store_home, max_workers or os.cpu_count() or 1)
+        return LocalExecutor(store_home, max_workers or os.cpu_count() or 1, artifacts)
     if kind == "ray":
         from reelflow.flow._ray import RayExecutor
 
-        return RayExecutor(store_home, max_workers, ray_address)
+        return RayExecutor(store_home, max_workers, ray_address, artifacts)
     raise ExecutorError(f"unknown executor {kind!r}: choose one of {', '.join(EXECUTORS)}")
 
 
@@ -93,8 +98,9 @@ class _Worker:
 class LocalExecutor:
     """Runs tasks on up to ``max_workers`` worker processes of this machine."""
 
-    def __init__(self, store_home: str, max_workers: int) -> None:
+    def __init__(self, store_home: str, max_workers: int, artifacts: str | None = None) -> None:
         self.store_home = store_home
+        self.artifacts = artifacts
         self.max_workers = max(1, max_workers)
         self._workers: list[_Worker] = []
 
@@ -187,7 +193,8 @@ class LocalExecutor:
         parent_sock, child_sock = socket.socketpair()
         fd = child_sock.fileno()
         process = subprocess.Popen(
-            [sys.executable, "-m", "reelflow.flow._worker", str(fd), self.store_home],
+            [sys.executable, "-m", "reelflow.flow._worker", str(fd), self.store_home]
+            + ([self.artifacts] if self.artifacts else []),
             pass_fds=(fd,),
             stdin=subprocess.DEVNULL,
             start_new_session=True,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reelflow.store._objects import ObjectStore
+from reelflow.store._objects import Objects
 
 if TYPE_CHECKING:
     from reelflow.flow._display import Display
@@ -75,7 +75,7 @@ class LogTail:
         self._offsets[stream] += len(data)
         return data
 
-    def close(self, objects: ObjectStore) -> tuple[str | None, str | None]:
+    def close(self, objects: Objects) -> tuple[str | None, str | None]:
         """Flush the last lines, store both files as objects and return their keys."""
         self.pump(final=True)
         keys = []

@@ -45,7 +45,7 @@ def started_marker(spec: TaskSpec) -> Path:
 
 # --- inside the Ray worker ---------------------------------------------------------------------
 
-_child: tuple[tuple[str, int], LocalExecutor] | None = None
+_child: tuple[tuple[str, str | None, int], LocalExecutor] | None = None
 
 
 def run_in_ray_worker(spec: TaskSpec) -> TaskResult:
@@ -69,11 +69,11 @@ def run_in_ray_worker(spec: TaskSpec) -> TaskResult:
 def _child_for(spec: TaskSpec) -> LocalExecutor:
     """A reelflow worker for this run (a new run gets a new one, so no module is stale)."""
     global _child
-    key = (spec.store_home, spec.run_id)
+    key = (spec.store_home, spec.artifacts, spec.run_id)
     if _child is not None and _child[0] != key:
         _drop_child(kill=False)
     if _child is None:
-        _child = (key, LocalExecutor(spec.store_home, 1))
+        _child = (key, LocalExecutor(spec.store_home, 1, spec.artifacts))
     return _child[1]
 
 
@@ -104,8 +104,15 @@ class RayExecutor:
     tests do), that instance is used and left running at the end.
     """
 
-    def __init__(self, store_home: str, max_workers: int | None, address: str | None) -> None:
+    def __init__(
+        self,
+        store_home: str,
+        max_workers: int | None,
+        address: str | None,
+        artifacts: str | None = None,
+    ) -> None:
         self.store_home = store_home
+        self.artifacts = artifacts
         ray = _import_ray()
         self._ray = ray
         self._owned = False

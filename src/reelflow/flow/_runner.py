@@ -155,7 +155,11 @@ def _start(
 def _start_executor(store: Store, where: _Where) -> Executor:
     """Start a worker now, so its start-up overlaps the scheduler's own set-up."""
     executor = make_executor(
-        where.executor, str(store.config.home), where.max_workers, where.ray_address
+        where.executor,
+        str(store.config.home),
+        where.max_workers,
+        where.ray_address,
+        store.config.artifacts,
     )
     executor.prestart(1)
     return executor

@@ -196,6 +196,7 @@ class Scheduler:
             namespace=namespace,
             frames=pending.frames,
             store_home=str(setup.store.config.home),
+            artifacts=setup.store.config.artifacts,
             stdout_path=str(logs.stdout_path),
             stderr_path=str(logs.stderr_path),
             inputs=inputs,

@@ -39,6 +39,7 @@ class TaskSpec:
     inputs: list[InputSpec] | None = None
     catch: str | None = None
     origin_run_id: int | None = None
+    artifacts: str | None = None  # where the objects live when not under store_home
 
 
 @dataclass(frozen=True)

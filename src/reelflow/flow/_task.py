@@ -15,13 +15,11 @@ from reelflow.flow._flowspec import Flow, Inputs, InputView, TaskState
 from reelflow.flow._loader import load_flow
 from reelflow.flow._spec import Namespace, TaskError, TaskResult, TaskSpec
 from reelflow.store._codecs import StoredValue, load_value, store_value
-from reelflow.store._objects import ObjectStore, hash_bytes
+from reelflow.store._objects import Objects, hash_bytes
 from reelflow.store._records import ArtifactRecord
 
 
-def run_task(
-    spec: TaskSpec, objects: ObjectStore, flow_cls: type[Flow] | None = None
-) -> TaskResult:
+def run_task(spec: TaskSpec, objects: Objects, flow_cls: type[Flow] | None = None) -> TaskResult:
     """Execute ``spec`` and return its namespace and transition, or the error it raised.
 
     ``flow_cls`` is the flow's class when the caller already loaded it.
@@ -67,7 +65,7 @@ def _call_step(flow: Flow, spec: TaskSpec, loader: Callable[[ArtifactRecord], An
         method(Inputs([InputView(i, loader) for i in spec.inputs]))
 
 
-def _persist(flow: Flow, state: TaskState, objects: ObjectStore) -> Namespace:
+def _persist(flow: Flow, state: TaskState, objects: Objects) -> Namespace:
     """The task's namespace: inherited records, plus what the step set or mutated, stored."""
     namespace: Namespace = {name: _as_inherited(record) for name, record in state.namespace.items()}
     changed = set(state.assigned) | _mutated(state)
@@ -114,7 +112,7 @@ def _record(name: str, stored: StoredValue) -> ArtifactRecord:
     return ArtifactRecord(name, stored.key, stored.encoding, stored.type_name, stored.size)
 
 
-def _loader_for(objects: ObjectStore) -> Callable[[ArtifactRecord], Any]:
+def _loader_for(objects: Objects) -> Callable[[ArtifactRecord], Any]:
     def load(record: ArtifactRecord) -> Any:
         return load_value(objects, record.key, record.encoding)
 

@@ -1,6 +1,7 @@
 """A long-lived worker process: runs task after task, its imports paid once.
 
-Started by the local executor as ``python -m reelflow.flow._worker FD STORE_HOME``; it talks to
+Started by the local executor as ``python -m reelflow.flow._worker FD STORE_HOME [ARTIFACTS]``
+(``ARTIFACTS``: where the objects live when not under the store's home); it talks to
 the scheduler over the socket ``FD`` and sends each task's stdout/stderr, at the file-descriptor
 level, to that task's log files.
 """
@@ -19,19 +20,21 @@ from multiprocessing.connection import Connection
 from reelflow.flow._loader import load_flow
 from reelflow.flow._spec import TaskResult, TaskSpec
 from reelflow.flow._task import run_task
-from reelflow.store._objects import ObjectStore
+from reelflow.store._objects import Objects
+from reelflow.store._remote import open_objects
 
 _PR_SET_PDEATHSIG = 1
 
 
 def main(argv: list[str]) -> int:
     fd, store_home = int(argv[0]), argv[1]
+    artifacts = argv[2] if len(argv) > 2 else None
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     conn = Connection(fd)
-    objects = ObjectStore(store_home)
+    objects = open_objects(store_home, artifacts)
     conn.send(("ready", os.getpid()))
     while True:
         try:
@@ -46,7 +49,7 @@ def main(argv: list[str]) -> int:
 
 
 def run_captured(
-    spec: TaskSpec, objects: ObjectStore, started: Callable[[], None] | None = None
+    spec: TaskSpec, objects: Objects, started: Callable[[], None] | None = None
 ) -> TaskResult:
     """Run the task with fd 1 and 2 pointing at its log files (a failure's traceback included).
 

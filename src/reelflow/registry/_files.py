@@ -11,14 +11,14 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from reelflow._errors import RegistryError
-from reelflow.store import ObjectStore
+from reelflow.store import Objects
 from reelflow.store._objects import hash_bytes
 
 CACHE_DIR = "registry"
 ModelFiles = Sequence[tuple[str, str, int]]
 
 
-def store_model_files(model: Any, objects: ObjectStore) -> list[tuple[str, str, int]]:
+def store_model_files(model: Any, objects: Objects) -> list[tuple[str, str, int]]:
     """Save ``model`` (its own ``save``) and put every file in the store: (path, key, size)."""
     with tempfile.TemporaryDirectory(prefix="reelflow-model-") as tmp:
         root = Path(tmp) / "model"
@@ -32,7 +32,7 @@ def store_model_files(model: Any, objects: ObjectStore) -> list[tuple[str, str, 
     return files
 
 
-def materialize(files: ModelFiles, objects: ObjectStore, cache_root: Path) -> Path:
+def materialize(files: ModelFiles, objects: Objects, cache_root: Path) -> Path:
     """The model's folder under ``cache_root``, written once (verified objects, temp folder
     renamed into place) and shared by every later load of the same files."""
     final = cache_root / _digest(files)

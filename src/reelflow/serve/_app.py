@@ -119,7 +119,8 @@ def create_app_from_env() -> Starlette:
     from reelflow.store import Store, StoreConfig
 
     settings = ServeSettings.from_env()
-    store = Store(StoreConfig.at(settings.store_home, settings.store_db), create=False)
+    config = StoreConfig.at(settings.store_home, settings.store_db, settings.store_artifacts)
+    store = Store(config, create=False)
     return create_app(Service(settings, Registry(store)), token=admin_token())
 
 

@@ -21,6 +21,7 @@ class ServeSettings:
     model: str
     store_home: str
     store_db: str
+    store_artifacts: str | None = None
     fallback: str | None = None
     default_k: int = 10
     max_k: int = 100

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from reelflow.store._config import StoreConfig, resolve_config
     from reelflow.store._guards import GuardResultStore
     from reelflow.store._metadata import MetadataStore
-    from reelflow.store._objects import ObjectInfo, ObjectStore
+    from reelflow.store._objects import ObjectInfo, Objects, ObjectStore
+    from reelflow.store._remote import RemoteObjectStore, open_objects
     from reelflow.store._store import Store
 
 __all__ = [
@@ -43,6 +44,8 @@ __all__ = [
     "MetadataStore",
     "ObjectInfo",
     "ObjectStore",
+    "Objects",
+    "RemoteObjectStore",
     "RunRecord",
     "Store",
     "StoreConfig",
@@ -51,6 +54,7 @@ __all__ = [
     "TaskRecord",
     "check_objects",
     "load_value",
+    "open_objects",
     "resolve_config",
     "store_value",
 ]
@@ -69,6 +73,9 @@ __getattr__ = lazy_exports(
         "MetadataStore": "reelflow.store._metadata",
         "ObjectInfo": "reelflow.store._objects",
         "ObjectStore": "reelflow.store._objects",
+        "Objects": "reelflow.store._objects",
+        "RemoteObjectStore": "reelflow.store._remote",
+        "open_objects": "reelflow.store._remote",
         "Store": "reelflow.store._store",
     },
 )

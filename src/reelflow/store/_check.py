@@ -10,9 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from reelflow.store._objects import ObjectStore
+from reelflow.store._objects import Objects
 
 STALE_TEMP_SECONDS = 3600.0  # older temp files cannot belong to a live writer
 
@@ -25,7 +24,7 @@ class CheckReport:
     corrupt: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
-    stale_temp: list[Path] = field(default_factory=list)
+    stale_temp: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
 
     @property
@@ -35,7 +34,7 @@ class CheckReport:
 
 
 def check_objects(
-    objects: ObjectStore,
+    objects: Objects,
     referenced: Iterable[str],
     *,
     remove_orphans: bool = False,
@@ -59,37 +58,22 @@ def check_objects(
             progress(done, len(stored))
     present = set(stored)
     report.missing = sorted(wanted - present)
-    report.stale_temp = _stale_temp_files(objects)
+    report.stale_temp = objects.stale_temp(time.time() - STALE_TEMP_SECONDS)
     if remove_orphans:
         _remove(objects, report)
     return report
 
 
-def _stale_temp_files(objects: ObjectStore) -> list[Path]:
-    """Temp files whose writer has not touched them for an hour (killed or crashed)."""
-    cutoff = time.time() - STALE_TEMP_SECONDS
-    stale = []
-    for path in objects.temp_files():
-        try:
-            if path.stat().st_mtime < cutoff:
-                stale.append(path)
-        except FileNotFoundError:  # its writer just finished or cleaned up
-            continue
-    return stale
-
-
-def _remove(objects: ObjectStore, report: CheckReport) -> None:
+def _remove(objects: Objects, report: CheckReport) -> None:
     """Delete orphans and stale temp files, sparing orphans written in the last hour: a live run
     writes its objects before the metadata that refers to them."""
     cutoff = time.time() - STALE_TEMP_SECONDS
     for key in report.orphans:
-        try:
-            if objects.path(key).stat().st_mtime >= cutoff:
-                continue
-        except FileNotFoundError:
+        modified = objects.modified(key)
+        if modified is None or modified >= cutoff:
             continue
         objects.remove(key)
         report.removed.append(key)
-    for path in report.stale_temp:
-        path.unlink(missing_ok=True)
-        report.removed.append(str(path))
+    for name in report.stale_temp:
+        objects.remove_temp(name)
+        report.removed.append(name)

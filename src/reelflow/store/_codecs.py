@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from reelflow._errors import SerializationError, StoreError
-from reelflow.store._objects import ObjectInfo, ObjectStore
+from reelflow.store._objects import ObjectInfo, Objects
 
 _SPARSE_FORMATS = ("csr", "csc", "coo", "bsr", "dia")
 _SERIES_META = b"reelflow.series"
@@ -38,7 +38,7 @@ class _NotTabular(Exception):
     """Arrow cannot represent this value faithfully; fall back to pickle."""
 
 
-def store_value(objects: ObjectStore, value: Any) -> StoredValue:
+def store_value(objects: Objects, value: Any) -> StoredValue:
     """Store ``value`` with the best encoding for its type and describe where it went."""
     encoding = _encoding_for(value)
     try:
@@ -48,7 +48,7 @@ def store_value(objects: ObjectStore, value: Any) -> StoredValue:
     return StoredValue(info.key, encoding, _type_name(value), info.size)
 
 
-def load_value(objects: ObjectStore, key: str, encoding: str, *, verify: bool = True) -> Any:
+def load_value(objects: Objects, key: str, encoding: str, *, verify: bool = True) -> Any:
     """Decode the object ``key`` stored as ``encoding``, hash-checked unless ``verify`` is False."""
     if encoding not in _CODECS:
         raise StoreError(
@@ -116,7 +116,7 @@ def _encoding_for(value: Any) -> str:
 # --- pickle ---------------------------------------------------------------------------------
 
 
-def _store_pickle(objects: ObjectStore, value: Any) -> ObjectInfo:
+def _store_pickle(objects: Objects, value: Any) -> ObjectInfo:
     try:
         data = pickle.dumps(value, protocol=5)
     except (pickle.PicklingError, TypeError, AttributeError, ValueError, RecursionError) as exc:
@@ -127,7 +127,7 @@ def _store_pickle(objects: ObjectStore, value: Any) -> ObjectInfo:
     return objects.put_bytes(data)
 
 
-def _load_pickle(objects: ObjectStore, key: str, verify: bool) -> Any:
+def _load_pickle(objects: Objects, key: str, verify: bool) -> Any:
     data = objects.read_bytes(key, verify=verify)
     try:
         return pickle.loads(data)
@@ -141,13 +141,13 @@ def _load_pickle(objects: ObjectStore, key: str, verify: bool) -> Any:
 # --- numpy and scipy.sparse -----------------------------------------------------------------
 
 
-def _store_npy(objects: ObjectStore, array: Any) -> ObjectInfo:
+def _store_npy(objects: Objects, array: Any) -> ObjectInfo:
     import numpy as np
 
     return objects.put_writer(lambda f: np.lib.format.write_array(f, array, allow_pickle=False))
 
 
-def _load_npy(objects: ObjectStore, key: str, verify: bool) -> Any:
+def _load_npy(objects: Objects, key: str, verify: bool) -> Any:
     import numpy as np
 
     path = objects.local_path(key, verify=verify)
@@ -180,7 +180,7 @@ def _sparse_arrays(matrix: Any) -> dict[str, Any]:
     return arrays
 
 
-def _store_sparse(objects: ObjectStore, matrix: Any) -> ObjectInfo:
+def _store_sparse(objects: Objects, matrix: Any) -> ObjectInfo:
     # Written by hand rather than with save_npz, whose zip entries carry the current time and
     # would give the same matrix a new key on every save.
     import numpy as np
@@ -195,7 +195,7 @@ def _store_sparse(objects: ObjectStore, matrix: Any) -> ObjectInfo:
     return objects.put_writer(write)
 
 
-def _load_sparse(objects: ObjectStore, key: str, verify: bool) -> Any:
+def _load_sparse(objects: Objects, key: str, verify: bool) -> Any:
     import scipy.sparse as sp
 
     return sp.load_npz(objects.local_path(key, verify=verify))
@@ -204,7 +204,7 @@ def _load_sparse(objects: ObjectStore, key: str, verify: bool) -> Any:
 # --- Arrow: pandas, pyarrow and polars tables -----------------------------------------------
 
 
-def _store_table(objects: ObjectStore, table: Any) -> ObjectInfo:
+def _store_table(objects: Objects, table: Any) -> ObjectInfo:
     import pyarrow as pa
 
     if isinstance(table, pa.RecordBatch):
@@ -232,11 +232,11 @@ def _arrow_from_pandas(frame: Any) -> Any:
         raise _NotTabular from exc
 
 
-def _store_pandas(objects: ObjectStore, frame: Any) -> ObjectInfo:
+def _store_pandas(objects: Objects, frame: Any) -> ObjectInfo:
     return _store_table(objects, _arrow_from_pandas(frame))
 
 
-def _store_series(objects: ObjectStore, series: Any) -> ObjectInfo:
+def _store_series(objects: Objects, series: Any) -> ObjectInfo:
     # The name goes in the schema metadata as JSON; names JSON would change (tuples) are pickled.
     name = series.name
     if name is not None and type(name) not in (str, int, float, bool):
@@ -247,24 +247,24 @@ def _store_series(objects: ObjectStore, series: Any) -> ObjectInfo:
     return _store_table(objects, table)
 
 
-def _store_polars(objects: ObjectStore, frame: Any) -> ObjectInfo:
+def _store_polars(objects: Objects, frame: Any) -> ObjectInfo:
     return _store_table(objects, frame.to_arrow())
 
 
-def _read_table(objects: ObjectStore, key: str, verify: bool) -> Any:
+def _read_table(objects: Objects, key: str, verify: bool) -> Any:
     import pyarrow as pa
 
     path = objects.local_path(key, verify=verify)
     return pa.ipc.open_file(pa.memory_map(str(path))).read_all()
 
 
-def _load_polars(objects: ObjectStore, key: str, verify: bool) -> Any:
+def _load_polars(objects: Objects, key: str, verify: bool) -> Any:
     import polars as pl
 
     return pl.from_arrow(_read_table(objects, key, verify))
 
 
-def _map_frame(objects: ObjectStore, key: str, verify: bool) -> tuple[Any, Any]:
+def _map_frame(objects: Objects, key: str, verify: bool) -> tuple[Any, Any]:
     """Read a stored table into pandas through a private file map; return (frame, table)."""
     import pyarrow as pa
 
@@ -275,7 +275,7 @@ def _map_frame(objects: ObjectStore, key: str, verify: bool) -> tuple[Any, Any]:
     return _writable_frame(table.to_pandas(split_blocks=True), mapped), table
 
 
-def _load_pandas(objects: ObjectStore, key: str, verify: bool) -> Any:
+def _load_pandas(objects: Objects, key: str, verify: bool) -> Any:
     return _map_frame(objects, key, verify)[0]
 
 
@@ -321,13 +321,13 @@ def _offset_in(array: Any, start: int, size: int) -> int | None:
     return offset if offset >= 0 and offset + array.nbytes <= size else None
 
 
-def _load_series(objects: ObjectStore, key: str, verify: bool) -> Any:
+def _load_series(objects: Objects, key: str, verify: bool) -> Any:
     frame, table = _map_frame(objects, key, verify)
     return frame.iloc[:, 0].rename(json.loads(table.schema.metadata[_SERIES_META])["name"])
 
 
-Writer = Callable[[ObjectStore, Any], ObjectInfo]
-Loader = Callable[[ObjectStore, str, bool], Any]
+Writer = Callable[[Objects, Any], ObjectInfo]
+Loader = Callable[[Objects, str, bool], Any]
 
 # --- reelflow's own types that know their Arrow form (e.g. Interactions) ------------------------
 
@@ -336,7 +336,7 @@ _FROM_ARROW = "__reelflow_from_arrow__"
 _CLASS_META = b"reelflow.class"
 
 
-def _store_object(objects: ObjectStore, value: Any) -> ObjectInfo:
+def _store_object(objects: Objects, value: Any) -> ObjectInfo:
     """Store a reelflow type as the Arrow table it gives, tagged with its class."""
     table = getattr(value, _TO_ARROW)()
     cls = type(value)
@@ -346,7 +346,7 @@ def _store_object(objects: ObjectStore, value: Any) -> ObjectInfo:
     )
 
 
-def _load_object(objects: ObjectStore, key: str, verify: bool) -> Any:
+def _load_object(objects: Objects, key: str, verify: bool) -> Any:
     """Rebuild a reelflow type from its table; only reelflow's own classes are ever imported."""
     table = _read_table(objects, key, verify)
     module_name, _, qualname = (

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import blake3
 
@@ -76,6 +76,23 @@ class ObjectInfo:
     size: int
 
 
+class Objects(Protocol):
+    """What the rest of reelflow needs from an object store, local or remote."""
+
+    def put_bytes(self, data: bytes | bytearray | memoryview) -> ObjectInfo: ...
+    def put_writer(self, write: Callable[[BinaryIO], None]) -> ObjectInfo: ...
+    def put_file(self, path: str | os.PathLike[str]) -> ObjectInfo: ...
+    def local_path(self, key: str, *, verify: bool = True) -> Path: ...
+    def read_bytes(self, key: str, *, verify: bool = True) -> bytes: ...
+    def exists(self, key: str) -> bool: ...
+    def verify(self, key: str) -> bool: ...
+    def keys(self) -> Iterator[str]: ...
+    def modified(self, key: str) -> float | None: ...
+    def remove(self, key: str) -> None: ...
+    def stale_temp(self, older_than: float) -> list[str]: ...
+    def remove_temp(self, name: str) -> None: ...
+
+
 class ObjectStore:
     """Stores immutable blobs under their BLAKE3 hash, written atomically and verified on read."""
 
@@ -123,8 +140,7 @@ class ObjectStore:
 
     def _write_and_place(self, write: Callable[[BinaryIO], object], key: str | None) -> ObjectInfo:
         """Write to a temp file, make it durable, hash it and rename it into place."""
-        self._ensure_dir(self._tmp)
-        fd, name = tempfile.mkstemp(dir=self._tmp, prefix=f"{os.getpid()}-", suffix=".tmp")
+        fd, name = self._mkstemp()
         temp = Path(name)
         try:
             with os.fdopen(fd, "wb") as f:
@@ -147,9 +163,23 @@ class ObjectStore:
             return ObjectInfo(key, size)
         self._ensure_dir(final.parent)
         os.chmod(temp, _READ_ONLY)
-        os.replace(temp, final)
+        try:
+            os.replace(temp, final)
+        except FileNotFoundError:  # the folder was deleted since (a cache may be, any time)
+            self._made_dirs.clear()
+            self._ensure_dir(final.parent)
+            os.replace(temp, final)
         _fsync_dir(final.parent)
         return ObjectInfo(key, size)
+
+    def _mkstemp(self) -> tuple[int, str]:
+        self._ensure_dir(self._tmp)
+        try:
+            return tempfile.mkstemp(dir=self._tmp, prefix=f"{os.getpid()}-", suffix=".tmp")
+        except FileNotFoundError:  # the folder was deleted since (a cache may be, any time)
+            self._made_dirs.clear()
+            self._ensure_dir(self._tmp)
+            return tempfile.mkstemp(dir=self._tmp, prefix=f"{os.getpid()}-", suffix=".tmp")
 
     def _ensure_dir(self, path: Path) -> None:
         if path not in self._made_dirs:
@@ -226,9 +256,34 @@ class ObjectStore:
                 if _KEY.fullmatch(key) and entry.is_file():
                     yield key
 
+    def modified(self, key: str) -> float | None:
+        """When the object was last written or re-used (seconds since the epoch), None if absent."""
+        try:
+            return self.path(key).stat().st_mtime
+        except FileNotFoundError:
+            return None
+
     def remove(self, key: str) -> None:
         """Delete the object ``key``; removing an absent object does nothing."""
         self.path(key).unlink(missing_ok=True)
+
+    def stale_temp(self, older_than: float) -> list[str]:
+        """Temp files last touched before ``older_than`` (left by killed or crashed writers)."""
+        stale = []
+        for path in self.temp_files():
+            try:
+                if path.stat().st_mtime < older_than:
+                    stale.append(str(path))
+            except FileNotFoundError:  # its writer just finished or cleaned up
+                continue
+        return stale
+
+    def remove_temp(self, name: str) -> None:
+        """Delete one of the files :meth:`stale_temp` listed."""
+        path = Path(name)
+        if path.parent != self._tmp:
+            raise StoreError(f"{name} is not a temp file of {self.root}")
+        path.unlink(missing_ok=True)
 
     def temp_files(self) -> list[Path]:
         """List the files left in ``tmp/``: writes in progress or from killed writers."""

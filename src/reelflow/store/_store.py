@@ -12,8 +12,9 @@ from reelflow._errors import StoreError
 from reelflow.store._check import CheckReport, check_objects
 from reelflow.store._codecs import StoredValue, load_value, store_value
 from reelflow.store._config import StoreConfig, resolve_config
-from reelflow.store._objects import ObjectStore
+from reelflow.store._objects import Objects
 from reelflow.store._records import ArtifactRecord
+from reelflow.store._remote import open_objects
 
 if TYPE_CHECKING:
     from reelflow.store._metadata import MetadataStore
@@ -36,8 +37,9 @@ class Store:
         return cls(resolve_config(cwd), create=create)
 
     @cached_property
-    def objects(self) -> ObjectStore:
-        return ObjectStore(self.config.home)
+    def objects(self) -> Objects:
+        """The artifacts: under ``home``, or at the configured ``artifacts`` URL."""
+        return open_objects(self.config.home, self.config.artifacts)
 
     @cached_property
     def metadata(self) -> MetadataStore:

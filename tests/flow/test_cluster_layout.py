@@ -1,0 +1,84 @@
+"""Flows on a team's layout: artifacts in S3 (a local S3-compatible server), metadata in
+PostgreSQL, tasks on the local executor and on Ray. Nothing but a cache stays on the machine,
+and another machine (an empty cache) reads every artifact back."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reelflow import Client
+from reelflow._errors import StepFailedError
+from reelflow.flow import resume_run, run_flow
+from reelflow.flow._display import PlainDisplay
+from reelflow.store import RemoteObjectStore, Store
+
+FLOWS = Path(__file__).parent / "runtime_flows"
+CLUSTER = pytest.mark.parametrize("store", ["postgres+s3"], indirect=True)
+
+
+def run(name: str, store: Store, executor: str, **params: object):
+    display = PlainDisplay(out=io.StringIO())
+    return run_flow(
+        str(FLOWS / name), params, store=store, display=display, max_workers=2, executor=executor
+    )
+
+
+def on_another_machine(store: Store) -> Store:
+    """The same store seen from a machine that has none of its objects cached."""
+    shutil.rmtree(store.config.home / "cache", ignore_errors=True)
+    return Store(store.config, create=False)
+
+
+@CLUSTER
+def test_a_flow_keeps_every_artifact_and_log_in_the_bucket(store: Store, executor: str) -> None:
+    outcome = run("branches.py", store, executor, scale=3)
+    assert not (store.config.home / "objects").exists()
+    objects = store.objects
+    assert isinstance(objects, RemoteObjectStore) and objects.url.startswith("s3://")
+    elsewhere = Client(on_another_machine(store)).run(outcome.run_id)
+    assert elsewhere.data.summary == ("same everywhere", ["left", "right"], 30, [9, 36])
+    keys = set(objects.keys())
+    for step in elsewhere:
+        for task in step:
+            assert {a.key for a in task.artifacts.values()} <= keys
+    start = Client(on_another_machine(store)).run(run("misc.py", store, executor).run_id)
+    assert start["start"].task.stdout() == "to stdout\nraw fd write\n"
+
+
+@CLUSTER
+def test_resume_reads_the_failed_runs_artifacts_from_the_bucket(
+    store: Store, tmp_path: Path, executor: str
+) -> None:
+    marker = tmp_path / "die"
+    marker.touch()
+    with pytest.raises(StepFailedError, match="killed by SIGKILL"):
+        run("resumable.py", store, executor, marker=str(marker))
+    marker.unlink()
+    shutil.rmtree(store.config.home / "cache")  # resumed where none of it is cached
+    display = PlainDisplay(out=io.StringIO())
+    outcome = resume_run(store=store, display=display, executor=executor)
+    assert Client(on_another_machine(store)).run(outcome.run_id).data.result == 1 + 4 + 9 + 1
+
+
+@pytest.mark.parametrize("store", ["s3"], indirect=True)
+def test_store_check_verifies_the_bucket(store: Store) -> None:
+    outcome = run("misc.py", store, "local")
+    env = {**os.environ, "REELFLOW_ARTIFACTS": str(store.config.artifacts)}
+    command = [sys.executable, "-m", "reelflow", "store", "check"]
+    ok = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith(f"store {store.config.artifacts}: ")
+    artifact = next(iter(Client(store).run(outcome.run_id)["start"].task.artifacts.values()))
+    objects = store.objects
+    assert isinstance(objects, RemoteObjectStore)
+    path = f"{objects.root}/objects/{artifact.key[:2]}/{artifact.key[2:]}"
+    objects.fs.pipe_file(path, b"damaged in the bucket")
+    bad = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert bad.returncode == 1 and f"corrupt: {artifact.key}" in bad.stdout
