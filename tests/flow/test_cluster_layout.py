@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from reelflow import Client
-from reelflow._errors import StepFailedError
+from reelflow._errors import ExecutorError, StepFailedError
 from reelflow.flow import resume_run, run_flow
 from reelflow.flow._display import PlainDisplay
 from reelflow.store import RemoteObjectStore, Store
@@ -82,3 +82,18 @@ def test_store_check_verifies_the_bucket(store: Store) -> None:
     objects.fs.pipe_file(path, b"damaged in the bucket")
     bad = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     assert bad.returncode == 1 and f"corrupt: {artifact.key}" in bad.stdout
+
+
+def test_a_ray_node_without_the_stores_home_says_what_to_mount(tmp_path: Path) -> None:
+    from reelflow.flow._ray import run_in_ray_worker
+    from reelflow.flow._spec import TaskSpec
+
+    unseen = tmp_path / "not-mounted-here" / "running" / "7"
+    spec = TaskSpec(
+        flow_file="flow.py", flow_class="Flow", flow_name="Flow", run_id=7, task_id=1,
+        attempt=1, step="start", params={}, namespace={}, frames=[],
+        store_home=str(tmp_path / "not-mounted-here"), stdout_path=str(unseen / "1.1.out"),
+        stderr_path=str(unseen / "1.1.err"),
+    )  # fmt: skip
+    with pytest.raises(ExecutorError, match=r"cannot see the store's home .*not-mounted-here"):
+        run_in_ray_worker(spec)

@@ -50,6 +50,7 @@ _child: tuple[tuple[str, str | None, int], LocalExecutor] | None = None
 
 def run_in_ray_worker(spec: TaskSpec) -> TaskResult:
     """The body of every Ray task: run ``spec`` on this Ray worker's reelflow worker process."""
+    _require_shared_home(spec)
     executor = _child_for(spec)
     marker = started_marker(spec)
     try:
@@ -64,6 +65,15 @@ def run_in_ray_worker(spec: TaskSpec) -> TaskResult:
     except BaseException:  # cancelled, or interrupted: never leave a busy worker behind
         _drop_child()
         raise
+
+
+def _require_shared_home(spec: TaskSpec) -> None:
+    """Live logs and the step-start marker go through the store's home: a node must see it."""
+    if not Path(spec.stdout_path).parent.is_dir():
+        raise ExecutorError(
+            f"Ray node {socket.gethostname()} cannot see the store's home {spec.store_home} "
+            "(where task logs go): mount it at the same path on every node (see docs/scaling.md)"
+        )
 
 
 def _child_for(spec: TaskSpec) -> LocalExecutor:
