@@ -63,6 +63,15 @@ class LogTail:
                         line.decode("utf-8", errors="replace").rstrip("\r"),
                     )
 
+    def replay(self, objects: Objects, keys: tuple[str | None, str | None]) -> None:
+        """Show the stored logs of an attempt that ran where its files could not be followed."""
+        for stream, key in zip(_STREAMS, keys, strict=True):
+            if key is None:
+                continue
+            text = objects.read_bytes(key).decode("utf-8", errors="replace")
+            for line in text.rstrip("\n").split("\n"):
+                self.display.log(self.step, self.task_id, stream, line.rstrip("\r"))
+
     def _read_new(self, stream: str, *, final: bool = False) -> bytes:
         """New bytes of ``stream``: at most a chunk per call while the task runs, so that a chatty
         task cannot stall the scheduler; everything at the end."""

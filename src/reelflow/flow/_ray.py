@@ -13,6 +13,12 @@ Timeouts count from when the step began (after the flow's imports): the Ray side
 file beside the attempt's logs then, which the driver polls. An overdue task is cancelled with
 ``ray.cancel(force=True)``, which ends its Ray worker (and, with it, the reelflow worker).
 
+A task placed on another node than the driver's runs *detached*: its logs and the cache of
+remote objects live in that node's temporary folder, its logs are stored as objects when it
+ends (the driver shows them then), and it says when its step began through a small actor
+instead of the marker file. So a cluster needs no shared filesystem when the artifacts are in
+object storage (``s3://...``).
+
 Steps' ``cpu`` and ``memory`` hints become the Ray task's ``num_cpus`` and ``memory`` resources,
 capped at the largest node's so that a hint larger than any node still runs (as it does locally).
 Ray does not retry: the scheduler's retries, catch, joins and resume apply as with any executor.
@@ -24,14 +30,16 @@ import contextlib
 import logging
 import os
 import socket
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from reelflow._errors import ExecutorError
 from reelflow.flow._executor import LocalExecutor, physical_memory
 from reelflow.flow._spec import TaskError, TaskResult, TaskSpec
+from reelflow.store._remote import is_remote, open_objects
 
 _OBJECT_STORE_BYTES = 128 << 20  # results are small: artifacts go to the store, not to Ray
 _CONNECT_TIMEOUT = 5.0
@@ -48,32 +56,109 @@ def started_marker(spec: TaskSpec) -> Path:
 _child: tuple[tuple[str, str | None, int], LocalExecutor] | None = None
 
 
-def run_in_ray_worker(spec: TaskSpec) -> TaskResult:
-    """The body of every Ray task: run ``spec`` on this Ray worker's reelflow worker process."""
-    _require_shared_home(spec)
+def run_in_ray_worker(
+    spec: TaskSpec, driver_node: str | None = None, board: Any = None
+) -> TaskResult:
+    """The body of every Ray task: run ``spec`` on this Ray worker's reelflow worker process.
+
+    On the driver's node (or when ``board`` is None) the logs and the start marker go to the
+    store's home, which the driver follows; elsewhere the task runs detached (module docstring).
+    """
+    detached = board is not None and driver_node is not None and _node_id() != driver_node
+    spec = _on_this_node(spec) if detached else _require_shared_home(spec)
     executor = _child_for(spec)
     marker = started_marker(spec)
+    announced = False
     try:
         pid = executor.claim()
         executor.submit(spec)
         while True:
             results = executor.wait(1.0)
             if results:
-                return results[0]
-            if executor.started_at(spec.task_id) is not None and not marker.exists():
+                return _with_stored_logs(results[0], spec) if detached else results[0]
+            if executor.started_at(spec.task_id) is None or announced:
+                continue
+            if detached:
+                board.started.remote(spec.task_id, spec.attempt)
+            else:
                 marker.write_text(f"{pid}\n")
+            announced = True
     except BaseException:  # cancelled, or interrupted: never leave a busy worker behind
         _drop_child()
         raise
 
 
-def _require_shared_home(spec: TaskSpec) -> None:
+def _node_id() -> str:
+    import ray
+
+    return str(ray.get_runtime_context().get_node_id())
+
+
+def _require_shared_home(spec: TaskSpec) -> TaskSpec:
     """Live logs and the step-start marker go through the store's home: a node must see it."""
     if not Path(spec.stdout_path).parent.is_dir():
         raise ExecutorError(
             f"Ray node {socket.gethostname()} cannot see the store's home {spec.store_home} "
-            "(where task logs go): mount it at the same path on every node (see docs/scaling.md)"
+            "(where task logs go): mount it at the same path on every node, or keep the "
+            "artifacts in object storage (REELFLOW_ARTIFACTS=s3://...; see docs/scaling.md)"
         )
+    return spec
+
+
+def _on_this_node(spec: TaskSpec) -> TaskSpec:
+    """``spec`` with its logs and object cache in this node's temporary folder."""
+    artifacts = spec.artifacts
+    if artifacts is None or not is_remote(artifacts):
+        shared = Path(artifacts or spec.store_home)
+        if not shared.is_dir():
+            raise ExecutorError(
+                f"Ray node {socket.gethostname()} cannot see the store's artifacts at {shared}: "
+                "keep them in object storage (REELFLOW_ARTIFACTS=s3://...) or mount that folder "
+                "at the same path on every node (see docs/scaling.md)"
+            )
+        artifacts = str(shared)
+    home = Path(tempfile.gettempdir()) / "reelflow-ray" / "home"
+    (home / "running").mkdir(parents=True, exist_ok=True)
+    stem = f"{spec.task_id}.{spec.attempt}"
+    logs = Path(tempfile.mkdtemp(prefix=f"{spec.run_id}-{stem}-", dir=home / "running"))
+    return replace(
+        spec,
+        store_home=str(home),
+        artifacts=artifacts,
+        stdout_path=str(logs / f"{stem}.out"),
+        stderr_path=str(logs / f"{stem}.err"),
+    )
+
+
+def _with_stored_logs(result: TaskResult, spec: TaskSpec) -> TaskResult:
+    """The result with the attempt's logs stored as objects (the driver cannot read them)."""
+    objects = open_objects(spec.store_home, spec.artifacts)
+    keys: list[str | None] = []
+    for name in (spec.stdout_path, spec.stderr_path):
+        path = Path(name)
+        key = None
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_size > 0:
+                key = objects.put_file(path).key
+            path.unlink()
+        keys.append(key)
+    with contextlib.suppress(OSError):
+        Path(spec.stdout_path).parent.rmdir()  # the attempt's own folder
+    return replace(result, logs=(keys[0], keys[1]))
+
+
+class StartBoard:
+    """A Ray actor that detached tasks tell when their step began; the driver reads it."""
+
+    def __init__(self) -> None:
+        self._started: list[tuple[int, int]] = []
+
+    def started(self, task_id: int, attempt: int) -> None:
+        self._started.append((task_id, attempt))
+
+    def take(self) -> list[tuple[int, int]]:
+        taken, self._started = self._started, []
+        return taken
 
 
 def _child_for(spec: TaskSpec) -> LocalExecutor:
@@ -138,6 +223,11 @@ class RayExecutor:
         self._node_cpus = max((float(n.get("CPU", 0.0)) for n in nodes), default=cpus)
         self._node_memory = max((int(n.get("memory", 0)) for n in nodes), default=self._memory)
         self._remote = ray.remote(max_retries=0, retry_exceptions=False)(run_in_ray_worker)
+        self._driver_node = _driver_node_id(ray)
+        alive = [str(n.get("NodeID")) for n in ray.nodes() if n.get("Alive")]
+        # Tasks may land on another node than the driver's: they will report through a board.
+        self._elsewhere = len(alive) > 1 or self._driver_node not in alive
+        self._board: Any = None
         self._tasks: dict[int, _RayTask] = {}
 
     @property
@@ -162,8 +252,13 @@ class RayExecutor:
         marker = started_marker(spec)
         with contextlib.suppress(FileNotFoundError):
             marker.unlink()
-        ref = self._remote.options(**options).remote(spec)
+        ref = self._remote.options(**options).remote(spec, self._driver_node, self._start_board())
         self._tasks[spec.task_id] = _RayTask(spec, ref, marker)
+
+    def _start_board(self) -> Any:
+        if self._elsewhere and self._board is None:
+            self._board = self._ray.remote(num_cpus=0)(StartBoard).remote()
+        return self._board
 
     def wait(self, timeout: float) -> list[TaskResult]:
         if not self._tasks:
@@ -202,6 +297,10 @@ class RayExecutor:
         for task in self._tasks.values():
             self._cancel(task)
         self._tasks.clear()
+        if self._board is not None:
+            with contextlib.suppress(Exception):
+                self._ray.kill(self._board)
+            self._board = None
         if self._owned and self._ray.is_initialized():
             self._ray.shutdown()
         self._owned = False
@@ -211,6 +310,11 @@ class RayExecutor:
             self._ray.cancel(task.ref, force=True)
 
     def _poll_started(self) -> None:
+        if self._board is not None:
+            for task_id, attempt in self._ray.get(self._board.take.remote()):
+                task = self._tasks.get(task_id)
+                if task is not None and task.spec.attempt == attempt and task.started_at is None:
+                    task.started_at = time.monotonic()
         for task_id in self._tasks:
             self.started_at(task_id)
 
@@ -238,6 +342,11 @@ class RayExecutor:
         return TaskError(
             "WorkerDied", f"the Ray worker running this task died ({type(exc).__name__}: {first})"
         )
+
+
+def _driver_node_id(ray: Any) -> str:
+    """The Ray node this process (the driver) runs on."""
+    return str(ray.get_runtime_context().get_node_id())
 
 
 def _import_ray() -> Any:

@@ -227,6 +227,9 @@ class Scheduler:
         pending, meta = running.pending, self.setup.store.metadata
         running.logs.pump()
         out, err = running.logs.close(self.setup.store.objects)
+        if result.logs is not None:  # it ran on another machine, which stored its logs
+            running.logs.replay(self.setup.store.objects, result.logs)
+            out, err = result.logs
         error = result.error or self._check_transition(pending.step, result.transition)
         if error is None:
             transition = result.transition or {"targets": [], "foreach": None, "count": None}

@@ -70,6 +70,7 @@ class TaskResult:
     transition: dict[str, Any] | None = None
     error: TaskError | None = None
     checks: tuple[dict[str, Any], ...] = ()
+    logs: tuple[str | None, str | None] | None = None  # keys, when stored by the worker's node
 
     @property
     def ok(self) -> bool:
