@@ -1,11 +1,13 @@
 """Shared fixtures: a fresh store per test, a fresh PostgreSQL database per test (when a server
-is configured), and helpers to run the flows under tests/flow."""
+is configured), whether Spark can run, and helpers to run the flows under tests/flow."""
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -202,3 +204,22 @@ def executor(request: pytest.FixtureRequest) -> str:
     if request.param == "ray":
         request.getfixturevalue("ray_instance")
     return str(request.param)
+
+
+def _spark_missing() -> str | None:
+    if importlib.util.find_spec("pyspark") is None:
+        return 'pyspark is not installed (pip install -e ".[dev]")'
+    home = os.environ.get("JAVA_HOME")
+    if shutil.which("java") is None and not (home and os.path.exists(f"{home}/bin/java")):
+        return "no Java for Spark (java on PATH or JAVA_HOME)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def spark_installed() -> None:
+    """Nothing, for tests that run Spark (in this process or in one they start): they skip when
+    pyspark or Java is missing, except in CI (``CI`` set), where the dev extra installs pyspark
+    and the machine has Java: there a missing one fails them."""
+    missing = _spark_missing()
+    if missing is not None:
+        _required("Spark", missing)

@@ -7,6 +7,7 @@ conftest.py); the point-in-time tests run on Spark too (``test_point_in_time.py`
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -196,6 +197,26 @@ def test_a_missing_pyspark_or_java_says_how_to_fix_it(monkeypatch: pytest.Monkey
     monkeypatch.setitem(sys.modules, "pyspark", None)  # importing it now fails
     with pytest.raises(DataError, match=r'needs pyspark: pip install "reelflow\[spark\]"'):
         compute(USER_FEATURES, random_log(0).table(), engine="spark")
+
+
+def test_a_java_that_cannot_start_spark_says_which_java_it_needs(
+    tmp_path: Path, spark_installed: None
+) -> None:
+    java = tmp_path / "bin" / "java"  # a Java too old for Spark 4 fails like this one
+    java.parent.mkdir()
+    java.write_text("#!/bin/sh\necho 'UnsupportedClassVersionError' >&2\nexit 1\n")
+    java.chmod(0o755)
+    code = "from reelflow.features._spark import local_session; local_session()"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "JAVA_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    last = done.stderr.strip().splitlines()[-1]
+    assert "DataError: Spark could not start a local session" in last
+    assert "Spark 4 needs Java 17 or later" in last
 
 
 def test_importing_the_spark_engine_does_not_import_pyspark() -> None:

@@ -30,6 +30,7 @@ DEFAULT_CANDIDATES = (
 )
 CORRUPTIONS = ("none", "duplicates", "item-ids", "shift")
 DATA_PARAMETERS = ("source", "catalogue", "size", "seed")  # what makes two runs' logs comparable
+ENGINES = {"duckdb": "DuckDB", "spark": "Spark"}  # where the features run (not data: same values)
 DRIFT_COLUMNS = ("event", "region", "watch_fraction", "stars")  # context columns held steady
 TECHNICAL = ("ndcg@10", "recall@20", "precision@10", "map@10")
 BUSINESS = ("retention@10", "discovery@10", "coverage@10")
@@ -196,12 +197,40 @@ def _frame(log: Interactions) -> pd.DataFrame:
 # --- features and splits -------------------------------------------------------------------------
 
 
-def snapshot_features(log: Interactions) -> tuple[Any, Any]:
-    """User and item features as of the end of the log (Arrow tables), computed on DuckDB."""
-    from reelflow.features import ITEM_FEATURES, USER_FEATURES, compute
+def check_engine(engine: str) -> None:
+    """A one-line error unless the features can run on ``engine`` here (for Spark: pyspark and
+    a Java, checked without starting one), before any work is done."""
+    if engine not in ENGINES:
+        raise UsageError(f"engine={engine!r} is unknown; use one of {', '.join(ENGINES)}")
+    if engine == "spark":
+        from reelflow.features._spark import require_spark
 
-    users, items = compute(USER_FEATURES, log), compute(ITEM_FEATURES, log)
-    print(f"features: {users.num_columns - 1} per user, {items.num_columns - 1} per item (DuckDB)")
+        require_spark()
+
+
+@dataclass(frozen=True)
+class FeaturesOn:
+    """The built-in user and item features as of the end of a log, computed on ``engine``
+    (``"duckdb"`` or ``"spark"``): the features step's snapshot, and the re-ranker's
+    ``feature_source``, which calls it on each part it learns from so no feature sees the events
+    it is judged on. A picklable value whose repr names the engine (the registry records it)."""
+
+    engine: str = "duckdb"
+
+    def __call__(self, log: Interactions) -> tuple[Any, Any]:
+        from reelflow.features import ITEM_FEATURES, USER_FEATURES, compute
+
+        users = compute(USER_FEATURES, log, engine=self.engine)
+        return users, compute(ITEM_FEATURES, log, engine=self.engine)
+
+
+def snapshot_features(log: Interactions, engine: str = "duckdb") -> tuple[Any, Any]:
+    """User and item features as of the end of the log (Arrow tables), computed on ``engine``."""
+    users, items = FeaturesOn(engine)(log)
+    print(
+        f"features: {users.num_columns - 1} per user, {items.num_columns - 1} per item "
+        f"({ENGINES[engine]})"
+    )
     return users, items
 
 
@@ -264,27 +293,19 @@ def _number(text: str) -> Any:
     return text
 
 
-def _rerank(params: dict[str, Any], seed: int) -> Recommender:
-    """LambdaMART over EASE's top ``n_candidates`` with the DuckDB features (the other
+def _rerank(params: dict[str, Any], seed: int, features: FeaturesOn) -> Recommender:
+    """LambdaMART over EASE's top ``n_candidates`` with the run's features (the other
     parameters are EASE's)."""
     from reelflow.models import EASE, LTRReranker
 
     own = {k: params.pop(k) for k in ("n_candidates",) if k in params}
-    return LTRReranker(EASE(**params), random_state=seed, feature_source=duckdb_features, **own)
-
-
-def duckdb_features(log: Interactions) -> tuple[Any, Any]:
-    """The built-in user and item features as of the end of ``log``, on DuckDB: the re-ranker
-    calls this on each part it learns from, so no feature sees the events it is judged on."""
-    from reelflow.features import ITEM_FEATURES, USER_FEATURES, compute
-
-    return compute(USER_FEATURES, log), compute(ITEM_FEATURES, log)
+    return LTRReranker(EASE(**params), random_state=seed, feature_source=features, **own)
 
 
 def _regional(name: str) -> Any:
     """One model per region (users routed by their most frequent region), via ``PerRegion``."""
 
-    def build(params: dict[str, Any], seed: int) -> Recommender:
+    def build(params: dict[str, Any], seed: int, features: FeaturesOn) -> Recommender:
         from reelflow import models
 
         return models.PerRegion(getattr(models, name)(**params), by="region")
@@ -293,7 +314,7 @@ def _regional(name: str) -> Any:
 
 
 def _simple(name: str, **fixed: Any) -> Any:
-    def build(params: dict[str, Any], seed: int) -> Recommender:
+    def build(params: dict[str, Any], seed: int, features: FeaturesOn) -> Recommender:
         from reelflow import models
 
         cls: type[Recommender] = getattr(models, name)
@@ -303,6 +324,8 @@ def _simple(name: str, **fixed: Any) -> Any:
     return build
 
 
+# A builder makes a candidate from its parameters, the seed and the run's features (a
+# ``FeaturesOn``: the engine the run computes features on), which only the re-ranker uses.
 BUILDERS: dict[str, Any] = {
     "mostpop": _simple("MostPopular"),
     "mostpop_region": _regional("MostPopular"),
@@ -315,16 +338,25 @@ BUILDERS: dict[str, Any] = {
 }
 
 
-def build(spec: Spec, seed: int) -> Recommender:
-    return BUILDERS[spec.kind](dict(spec.params), seed)  # type: ignore[no-any-return]
+def build(spec: Spec, seed: int, engine: str = "duckdb") -> Recommender:
+    """The candidate ``spec`` names, unfitted; one that uses features computes them on
+    ``engine``."""
+    model: Recommender = BUILDERS[spec.kind](dict(spec.params), seed, FeaturesOn(engine))
+    return model
 
 
 def validate_candidate(
-    spec: Spec, inner: Interactions, valid: Interactions, seed: int, budget_s: float = 0.0
+    spec: Spec,
+    inner: Interactions,
+    valid: Interactions,
+    seed: int,
+    budget_s: float = 0.0,
+    engine: str = "duckdb",
 ) -> tuple[BenchmarkResult | None, GuardResult]:
     """The candidate fitted on ``inner`` and ranked for the validation users, on the protocol
     every candidate shares (metrics, bootstrap intervals, seed), within ``budget_s`` seconds
-    (0: no limit); a candidate over budget gives no result, and a warning that says so."""
+    (0: no limit); a candidate over budget gives no result, and a warning that says so. A
+    candidate that uses features computes them on ``engine``."""
     import time
 
     from reelflow.bench import benchmark
@@ -335,7 +367,7 @@ def validate_candidate(
     try:
         with time_budget(budget_s):
             result = benchmark(
-                {spec.label: build(spec, seed)},
+                {spec.label: build(spec, seed, engine)},
                 inner,
                 Split(inner, valid),
                 [*TECHNICAL, *BUSINESS],
@@ -416,12 +448,13 @@ def best_spec(specs: list[Spec], board: pd.DataFrame, metric: str) -> Spec:
 
 
 def refit_and_test(
-    spec: Spec, train: Interactions, test: Interactions, seed: int
+    spec: Spec, train: Interactions, test: Interactions, seed: int, engine: str = "duckdb"
 ) -> tuple[Recommender, dict[str, float]]:
-    """The chosen candidate fitted on all training data, and its scores on the test period."""
+    """The chosen candidate fitted on all training data (its features, if it uses any, on
+    ``engine``), and its scores on the test period."""
     from reelflow.bench import evaluate_topk
 
-    model = build(spec, seed).fit(train)
+    model = build(spec, seed, engine).fit(train)
     relevant = test.csr(binary=True)
     users = np.flatnonzero(np.diff(relevant.indptr) > 0)
     known = train.users.labels(users)

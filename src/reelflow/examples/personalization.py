@@ -3,11 +3,12 @@
     reelflow quickstart                       # this flow on the synthetic log (the default)
     reelflow run examples/personalization.py -p source=movielens:ml-100k
     reelflow run examples/personalization.py -p source=events.parquet -p size=0
+    reelflow run examples/personalization.py -p engine=spark    # the features on Spark
 
-Steps: ingest, validate (data guards), features (DuckDB), split (temporal), train candidates in
-parallel (algorithms x a small grid, global vs per-region, a re-ranker on features), benchmark
-them on one protocol, gate the best against the champion and promote it or keep the champion,
-and print what happened.
+Steps: ingest, validate (data guards), features (DuckDB, or Spark with -p engine=spark), split
+(temporal), train candidates in parallel (algorithms x a small grid, global vs per-region, a
+re-ranker on features), benchmark them on one protocol, gate the best against the champion and
+promote it or keep the champion, and print what happened.
 """
 
 from reelflow import Flow, Parameter, current, step
@@ -47,10 +48,17 @@ class PersonalizationFlow(Flow):
         default="none",
         help="rehearse the guard rails on a faulty log: duplicates, item-ids or shift",
     )
+    engine = Parameter(
+        "engine",
+        default="duckdb",
+        help="where the features are computed: duckdb, or spark (a local session; "
+        'pip install "reelflow[spark]", Java 17+)',
+    )
 
     @step
     def start(self):
-        """Ingest the interaction log and the catalogue."""
+        """Ingest the interaction log and the catalogue (after checking the features' engine)."""
+        lib.check_engine(self.engine)
         self.log, self.items = lib.ingest(
             self.source, self.size, self.seed, self.catalogue, self.corrupt
         )
@@ -67,9 +75,9 @@ class PersonalizationFlow(Flow):
 
     @step
     def features(self):
-        """User and item features on DuckDB as of the end of the log, kept with the run (the
-        re-ranker computes the same definitions on each part it trains on)."""
-        self.user_features, self.item_features = lib.snapshot_features(self.log)
+        """User and item features on the run's engine as of the end of the log, kept with the
+        run (the re-ranker computes the same definitions on each part it trains on)."""
+        self.user_features, self.item_features = lib.snapshot_features(self.log, self.engine)
         self.next(self.split)
 
     @step
@@ -88,7 +96,7 @@ class PersonalizationFlow(Flow):
         budget."""
         self.spec = self.input
         self.result, budget = lib.validate_candidate(
-            self.spec, self.inner, self.valid, self.seed, self.budget
+            self.spec, self.inner, self.valid, self.seed, self.budget, self.engine
         )
         self.check(budget)  # a candidate over budget is left out, with a warning
         self.next(self.choose)
@@ -102,7 +110,7 @@ class PersonalizationFlow(Flow):
         self.leaderboard = lib.leaderboard(self.benchmark, self.metric)
         self.best = lib.best_spec([i.spec for i in inputs], self.leaderboard, self.metric)
         self.model_fit, self.test_result = lib.refit_and_test(
-            self.best, self.train, self.test, self.seed
+            self.best, self.train, self.test, self.seed, self.engine
         )
         self.next(self.promote)
 

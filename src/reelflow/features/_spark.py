@@ -63,6 +63,14 @@ def _import_pyspark() -> Any:
     return pyspark
 
 
+def require_spark() -> None:
+    """Raise a one-line :class:`DataError` saying how to fix it unless pyspark 4 or later and a
+    Java are here; no JVM is started (one that starts and fails says so in
+    :func:`local_session`)."""
+    _import_pyspark()
+    _require_java()
+
+
 def _require_java() -> None:
     home = os.environ.get("JAVA_HOME")
     if home and (Path(home) / "bin" / "java").exists():
@@ -85,8 +93,7 @@ def local_session(
         session = _local.get("session")
         if session is not None and session.sparkContext._jsc is not None:
             return session
-        _import_pyspark()
-        _require_java()
+        require_spark()
         from pyspark.sql import SparkSession
 
         folder = tempfile.mkdtemp(prefix="reelflow-spark-")
@@ -111,8 +118,11 @@ def local_session(
             with _no_pandas_warning():
                 session = builder.getOrCreate()
         except Exception as exc:  # the JVM did not start: say why in one line
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise DataError(f"Spark could not start a local session: {first}") from exc
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
+            raise DataError(
+                f"Spark could not start a local session: {first} (Spark 4 needs Java 17 or "
+                "later: check `java -version`, or point JAVA_HOME at a JDK 17+)"
+            ) from exc
         session.sparkContext.setLogLevel("ERROR")
         _local.update(session=session, folder=folder)
         return session
