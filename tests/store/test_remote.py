@@ -18,7 +18,7 @@ import pytest
 import scipy.sparse as sp
 from test_codecs import Model, rich_frame
 
-from reelflow._errors import ArtifactNotFoundError, ConfigError, CorruptObjectError
+from reelflow._errors import ArtifactNotFoundError, ConfigError, CorruptObjectError, StoreError
 from reelflow.store import Store
 from reelflow.store._check import check_objects
 from reelflow.store._codecs import load_value, store_value
@@ -218,3 +218,25 @@ def test_a_store_with_s3_artifacts_keeps_nothing_but_a_cache_at_home(
     assert not (tmp_path / ".reelflow" / "objects").exists()
     assert (tmp_path / ".reelflow" / "cache" / "objects").is_dir()
     assert RemoteObjectStore(s3_url, tmp_path / "elsewhere").exists(stored.key)
+
+
+def test_missing_credentials_are_one_line_and_store_nothing(
+    s3_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import s3fs
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    s3fs.S3FileSystem.clear_instance_cache()  # clients made earlier hold credentials
+    try:
+        store = RemoteObjectStore(s3_url, tmp_path / "cache")
+        with pytest.raises(StoreError) as caught:
+            store.put_bytes(b"weights")
+    finally:
+        s3fs.S3FileSystem.clear_instance_cache()
+    message = str(caught.value)
+    assert message.startswith(f"cannot look up an object in {s3_url}: ") and "\n" not in message
+    assert "credentials" in message

@@ -22,7 +22,13 @@ from typing import Any, BinaryIO
 
 import blake3
 
-from reelflow._errors import ArtifactNotFoundError, ConfigError, CorruptObjectError, StoreError
+from reelflow._errors import (
+    ArtifactNotFoundError,
+    ConfigError,
+    CorruptObjectError,
+    ReelflowError,
+    StoreError,
+)
 from reelflow.store._objects import ObjectInfo, Objects, ObjectStore
 
 # Filesystems whose writes appear all at once (a PUT or a completed multipart upload).
@@ -76,7 +82,7 @@ class RemoteObjectStore:
         if stored is not None and stored == (info.size, True):
             return info
         local = str(self.cache.path(info.key))
-        try:
+        with self._bucket_errors(f"upload object {info.key} to"):
             if self._atomic:
                 self.fs.put_file(local, final)
             else:
@@ -85,14 +91,23 @@ class RemoteObjectStore:
                     self.fs.put_file(local, temp)
                     self.fs.mv(temp, final)
                 finally:
-                    with contextlib.suppress(FileNotFoundError, OSError):
+                    with contextlib.suppress(Exception):
                         self.fs.rm_file(temp)
-        except (OSError, ValueError) as exc:
-            raise StoreError(
-                f"cannot upload object {info.key} to {self.url}: {_reason(exc)}; check the "
-                "credentials and that the bucket exists, then re-run (nothing stored was changed)"
-            ) from exc
         return info
+
+    @contextlib.contextmanager
+    def _bucket_errors(self, action: str) -> Iterator[None]:
+        """Turn the filesystem's own failures (no credentials, no such bucket, no connection)
+        into one StoreError line; a missing object stays a FileNotFoundError for the caller."""
+        try:
+            yield
+        except (FileNotFoundError, ReelflowError):
+            raise
+        except Exception as exc:
+            raise StoreError(
+                f"cannot {action} {self.url}: {_reason(exc)}; check the credentials, the "
+                "endpoint and that the bucket exists (nothing stored was changed)"
+            ) from exc
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -105,16 +120,13 @@ class RemoteObjectStore:
             except CorruptObjectError:
                 self.cache.remove(key)  # a damaged cached copy: fetch it again
         try:
-            info = self.cache.put_writer(lambda f: self._download(remote, f))
+            with self._bucket_errors(f"download object {key} from"):
+                info = self.cache.put_writer(lambda f: self._download(remote, f))
         except FileNotFoundError:
             raise ArtifactNotFoundError(
                 f"object {key} is missing from {self.url}: the store was moved or pruned; "
                 "run `reelflow store check` to see what else is missing"
             ) from None
-        except (OSError, ValueError) as exc:
-            raise StoreError(
-                f"cannot download object {key} from {self.url}: {_reason(exc)}"
-            ) from exc
         if info.key != key:
             self.cache.remove(info.key)
             raise CorruptObjectError(
@@ -136,7 +148,8 @@ class RemoteObjectStore:
     def exists(self, key: str) -> bool:
         """Return True when the object is stored under ``key`` in the bucket (not checked)."""
         try:
-            self.fs.size(self._remote(key))
+            with self._bucket_errors("look up an object in"):
+                self.fs.size(self._remote(key))
         except FileNotFoundError:
             return False
         return True
@@ -145,7 +158,10 @@ class RemoteObjectStore:
         """Return True when the stored object (not the cached copy) still hashes to ``key``."""
         hasher = blake3.blake3()
         try:
-            with self.fs.open(self._remote(key), "rb", block_size=_CHUNK) as source:
+            with (
+                self._bucket_errors(f"read object {key} from"),
+                self.fs.open(self._remote(key), "rb", block_size=_CHUNK) as source,
+            ):
                 while chunk := source.read(_CHUNK):
                     hasher.update(chunk)
         except FileNotFoundError:
@@ -154,7 +170,12 @@ class RemoteObjectStore:
 
     def keys(self) -> Iterator[str]:
         """Yield the key of every stored object, in no particular order."""
-        for path in self.fs.find(f"{self.root}/objects"):
+        try:
+            with self._bucket_errors("list the objects of"):
+                paths = self.fs.find(f"{self.root}/objects")
+        except FileNotFoundError:
+            return
+        for path in paths:
             fanout, _, rest = str(path).rpartition("/objects/")[2].partition("/")
             if _KEY.fullmatch(fanout + rest):
                 yield fanout + rest
@@ -162,14 +183,15 @@ class RemoteObjectStore:
     def modified(self, key: str) -> float | None:
         """When the object was last written (seconds since the epoch), None if absent."""
         try:
-            stamp: datetime = self.fs.modified(self._remote(key))
+            with self._bucket_errors("look up an object in"):
+                stamp: datetime = self.fs.modified(self._remote(key))
         except FileNotFoundError:
             return None
         return stamp.timestamp()
 
     def remove(self, key: str) -> None:
         """Delete the object ``key`` and its cached copy; removing an absent one does nothing."""
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(FileNotFoundError), self._bucket_errors("delete an object in"):
             self.fs.rm_file(self._remote(key))
         self.cache.remove(key)
 
@@ -181,19 +203,16 @@ class RemoteObjectStore:
         """
         if self._atomic:
             return []
-        try:
-            entries = self.fs.ls(f"{self.root}/tmp", detail=False)
-        except FileNotFoundError:
-            return []
         stale = []
-        for entry in entries:
-            with contextlib.suppress(FileNotFoundError):
-                if self.fs.modified(entry).timestamp() < older_than:
-                    stale.append(str(entry))
+        with contextlib.suppress(FileNotFoundError), self._bucket_errors("list the uploads of"):
+            for entry in self.fs.ls(f"{self.root}/tmp", detail=False):
+                with contextlib.suppress(FileNotFoundError):
+                    if self.fs.modified(entry).timestamp() < older_than:
+                        stale.append(str(entry))
         return stale
 
     def remove_temp(self, name: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(FileNotFoundError), self._bucket_errors("delete an upload in"):
             self.fs.rm_file(name)
 
     # --- paths -----------------------------------------------------------------------------
@@ -205,8 +224,9 @@ class RemoteObjectStore:
     def _stat(self, path: str) -> tuple[int, bool] | None:
         """The size of the object at ``path`` and whether it was written in the last half hour."""
         try:
-            size = int(self.fs.size(path))
-            recent = self.fs.modified(path).timestamp() > time.time() - _REFRESH_SECONDS
+            with self._bucket_errors("look up an object in"):
+                size = int(self.fs.size(path))
+                recent = self.fs.modified(path).timestamp() > time.time() - _REFRESH_SECONDS
         except FileNotFoundError:
             return None
         return size, recent
