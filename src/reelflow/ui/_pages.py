@@ -1,0 +1,104 @@
+"""The HTML pages: server-rendered templates, each reading what the JSON API reads."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from reelflow.store._records import RUN_STATUSES
+from reelflow.ui import _board, _models, _monitoring, _runs
+from reelflow.ui import _params as p
+from reelflow.ui._context import UI
+from reelflow.ui._preview import preview
+
+
+def runs(ui: UI, request: Request) -> Response:
+    query = request.query_params
+    p.only_known(query, {"flow", "status", "tag", "page", "per_page"})
+    listing = _runs.run_list(
+        ui.client,
+        flow=p.name(query.get("flow"), "flow"),
+        status=p.status(query.get("status")),
+        tag=p.tag(query.get("tag")),
+        page=p.integer(query.get("page"), "page", default=1, low=1, high=10**9),
+        size=p.integer(query.get("per_page"), "per_page", default=50, low=1, high=p.MAX_PAGE_SIZE),
+    )
+    flows = ui.client.flows()
+    return ui.page(request, "runs.html", listing=listing, flows=flows, statuses=RUN_STATUSES)
+
+
+def run(ui: UI, request: Request) -> Response:
+    found = _runs.get_run(ui.client, p.identifier(request.path_params["run_id"], "run"))
+    return ui.page(
+        request,
+        "run.html",
+        run=_runs.run_detail(found),
+        graph=_runs.run_graph(found),
+        guards=_runs.run_guards(found),
+    )
+
+
+def task(ui: UI, request: Request) -> Response:
+    found = _runs.get_run(ui.client, p.identifier(request.path_params["run_id"], "run"))
+    chosen = _runs.get_task(ui.client, found, p.identifier(request.path_params["task_id"], "task"))
+    logs = _runs.task_logs(ui.client, chosen, None)
+    return ui.page(
+        request, "task.html", run=_runs.run_summary(found.record),
+        task=_runs.task_detail(chosen), logs=logs,
+    )  # fmt: skip
+
+
+def artifact(ui: UI, request: Request) -> Response:
+    found = _runs.get_run(ui.client, p.identifier(request.path_params["run_id"], "run"))
+    chosen = _runs.get_task(ui.client, found, p.identifier(request.path_params["task_id"], "task"))
+    record = chosen.artifacts.get(request.path_params["name"])
+    if record is None:
+        raise p.NotFound(f"task {chosen.id} has no artifact {request.path_params['name']!r}")
+    query = request.query_params
+    p.only_known(query, {"offset", "limit"})
+    shown = preview(
+        ui.store, record,
+        offset=p.integer(query.get("offset"), "offset", default=0, low=0, high=10**12),
+        limit=p.integer(query.get("limit"), "limit", default=50, low=1, high=p.MAX_PAGE_SIZE),
+    )  # fmt: skip
+    return ui.page(
+        request, "artifact.html", run=_runs.run_summary(found.record),
+        task=_runs.task_summary(chosen.record), artifact=shown,
+    )  # fmt: skip
+
+
+def models(ui: UI, request: Request) -> Response:
+    return ui.page(request, "models.html", models=_models.model_list(ui.registry))
+
+
+def model(ui: UI, request: Request) -> Response:
+    model_name = p.name(request.path_params["name"], "model") or ""
+    detail = _models.model_detail(ui.registry, model_name)
+    return ui.page(request, "model.html", model=detail)
+
+
+def leaderboard(ui: UI, request: Request) -> Response:
+    query = request.query_params
+    p.only_known(query, {"metric", "data", "split", "sort", "desc"})
+    metric, data, split = query.get("metric"), query.get("data"), query.get("split")
+    rows = None
+    if metric or data or split:
+        if not (metric and data and split):
+            raise p.BadRequest(400, "give metric, data and split together (pick a group)")
+        sort = query.get("sort") or None
+        rows = _board.entries(ui.board, metric, data, split, sort, query.get("desc") != "0")
+    return ui.page(
+        request, "leaderboard.html", groups=_board.groups(ui.board), rows=rows,
+        selected={"metric": metric, "data": data, "split": split},
+        lower_is_better=_board.lower_is_better(metric or ""),
+        sort=query.get("sort"), sorts=_board.SORTS,
+    )  # fmt: skip
+
+
+def monitoring(ui: UI, request: Request) -> Response:
+    found = _monitoring.reports(ui.store.config.home)
+    return ui.page(request, "monitoring.html", models=found)
+
+
+def home(ui: UI, request: Request) -> Response:
+    return RedirectResponse("/runs", status_code=302)
