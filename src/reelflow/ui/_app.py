@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
+from urllib.parse import parse_qsl
 
+import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -27,6 +29,7 @@ _PAGE_CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "frame-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'self'"
 )
+MAX_BODY_BYTES = 64 * 1024
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
@@ -123,8 +126,7 @@ def _tag(ui: UI, request: Request, form: dict[str, str]) -> Response:
 
 
 def _promote(ui: UI, request: Request, form: dict[str, str]) -> Response:
-    model = p.name(request.path_params["name"], "model") or ""
-    ui.registry.versions(model)  # an unknown model is a 404 before any gate runs
+    model = _known_model(ui, request)
     promotion = _writes.promote(ui, model, form)
     body = _writes.promotion_json(promotion)
     status = 200 if promotion.promoted else 409
@@ -134,28 +136,40 @@ def _promote(ui: UI, request: Request, form: dict[str, str]) -> Response:
 
 
 def _rollback(ui: UI, request: Request, form: dict[str, str]) -> Response:
-    model = p.name(request.path_params["name"], "model") or ""
-    ui.registry.versions(model)
+    model = _known_model(ui, request)
     version = _writes.rollback(ui, model, form)
     if _is_api(request):
         return json_response({"name": model, "version": version})
     return RedirectResponse(f"/models/{model}", status_code=303)
 
 
-async def _form(request: Request) -> dict[str, str]:
-    """The fields of a form post or a JSON object body (strings only)."""
-    if request.headers.get("content-type", "").startswith("application/json"):
-        import orjson
+def _known_model(ui: UI, request: Request) -> str:
+    """The model named in the path; an unknown one is a 404 before any gate runs."""
+    model = p.name(request.path_params["name"], "model") or ""
+    try:
+        ui.registry.versions(model)
+    except RegistryError:
+        raise p.NotFound(f"no model named {model!r} in the registry") from None
+    return model
 
+
+async def _form(request: Request) -> dict[str, str]:
+    """The fields of a form post (URL-encoded) or of a JSON object body, as text."""
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise p.BadRequest(413, f"the body is over {MAX_BODY_BYTES:,} bytes")
+    kind = request.headers.get("content-type", "").split(";")[0].strip()
+    if kind == "application/json":
         try:
-            body = orjson.loads(await request.body())
+            fields = orjson.loads(body) if body else {}
         except orjson.JSONDecodeError:
             raise p.BadRequest(400, "the body is not valid JSON") from None
-        if not isinstance(body, dict):
+        if not isinstance(fields, dict):
             raise p.BadRequest(400, "the body must be a JSON object")
-        return {str(k): str(v) for k, v in body.items() if v is not None}
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
+        return {str(k): str(v) for k, v in fields.items() if v is not None}
+    if kind in ("application/x-www-form-urlencoded", ""):
+        return dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+    raise p.BadRequest(415, "send a URL-encoded form or a JSON object")
 
 
 # --- errors and headers ---------------------------------------------------------------------
