@@ -39,12 +39,15 @@ def reelflow(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="session")
 def flow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Run 1: a clean quickstart (recs:1 champion); run 2: stopped by interactions:duplicates."""
+    """Run 1: a clean quickstart (recs:1 champion); run 2: stopped by interactions:duplicates;
+    run 3: stopped by drift:region (a failure with a plot)."""
     home = tmp_path_factory.mktemp("ui-store")
     clean = reelflow(home, "quickstart", "--plain", *SMALL)
     assert clean.returncode == 0, clean.stderr[-3000:]
     broken = reelflow(home, "quickstart", "--plain", *SMALL, "-p", "corrupt=duplicates")
     assert broken.returncode != 0 and "interactions:duplicates" in broken.stderr
+    drifted = reelflow(home, "quickstart", "--plain", *SMALL, "-p", "corrupt=shift")
+    assert drifted.returncode != 0 and "drift:region" in drifted.stderr
     store = Store.open(home)
     _degenerate_version(store)
     _leaderboard(store)

@@ -11,22 +11,20 @@ from .conftest import FINGERPRINT, REPORT, SPLIT
 
 def test_run_list_pages_filters_and_counts(ui: TestClient) -> None:
     body = ui.get("/api/runs").json()
-    assert body["total"] == 2 and [r["id"] for r in body["runs"]] == [2, 1]
-    assert {r["status"] for r in body["runs"]} == {"succeeded", "failed"}
-    first = body["runs"][1]
+    assert body["total"] == 3 and [r["id"] for r in body["runs"]] == [3, 2, 1]
+    assert [r["status"] for r in body["runs"]] == ["failed", "failed", "succeeded"]
+    first = body["runs"][2]
     assert first["params"]["size"] == 30000 and first["tags"] == ["nightly", "quickstart"]
     assert first["duration"] > 0
-    assert ui.get("/api/runs?status=failed").json()["total"] == 1
+    assert ui.get("/api/runs?status=failed").json()["total"] == 2
     assert [r["id"] for r in ui.get("/api/runs?tag=nightly").json()["runs"]] == [1]
     assert ui.get("/api/runs?flow=NoSuchFlow").json()["total"] == 0
     paged = ui.get("/api/runs?per_page=1&page=2").json()
-    assert (paged["pages"], [r["id"] for r in paged["runs"]]) == (2, [1])
-    page = ui.get("/runs?status=failed")
-    assert (
-        page.status_code == 200
-        and 'href="/runs/2"' in page.text
-        and 'href="/runs/1"' not in page.text
-    )
+    assert (paged["pages"], [r["id"] for r in paged["runs"]]) == (3, [2])
+    page = ui.get("/runs?status=failed&per_page=1")
+    assert page.status_code == 200 and 'href="/runs/3"' in page.text
+    assert 'href="/runs/1"' not in page.text
+    assert 'per_page=1&amp;status=failed&page=2" rel="next"' in page.text
 
 
 def test_run_detail_has_steps_tasks_and_the_graph(ui: TestClient) -> None:
@@ -44,8 +42,13 @@ def test_run_detail_has_steps_tasks_and_the_graph(ui: TestClient) -> None:
 def test_guards_list_failures_first_with_their_plots(ui: TestClient) -> None:
     guards = ui.get("/api/runs/2/guards").json()
     assert guards[0]["name"] == "interactions:duplicates" and guards[0]["status"] == "failed"
-    plotted = next(g for g in guards if g["plot"])
-    image = ui.get(f"/runs/2/guards/{plotted['id']}.png")
+    drifted = ui.get("/api/runs/3/guards").json()[0]
+    assert (drifted["name"], drifted["status"], drifted["plot"]) == (
+        "drift:region",
+        "failed",
+        "categories",
+    )
+    image = ui.get(f"/runs/3/guards/{drifted['id']}.png")
     assert image.headers["content-type"] == "image/png" and image.content[:4] == b"\x89PNG"
     assert ui.get(f"/runs/2/guards/{guards[0]['id']}.png").status_code == 404  # no plot
     page = ui.get("/runs/2").text

@@ -54,7 +54,7 @@ def chart_png(rows: list[dict[str, Any]], metric: str) -> bytes:
     shown = [r for r in rows if r["mean"] is not None][:30]
     figure = Figure(figsize=(7.0, max(2.2, 0.9 + 0.32 * len(shown))), layout="constrained")
     axes = figure.add_subplot(1, 1, 1)
-    labels = [f"#{r['id']} {r['model']}"[:40] for r in shown]
+    labels = [f"{r['rank']}. {r['model']}"[:40] for r in shown]
     means = [r["mean"] for r in shown]
     low = [
         max(r["mean"] - (r["ci_low"] if r["ci_low"] is not None else r["mean"]), 0) for r in shown

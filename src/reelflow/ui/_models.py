@@ -51,8 +51,8 @@ def version_summary(version: ModelVersion) -> dict[str, Any]:
     data = asdict(version)
     data.pop("files")
     data["ref"] = version.ref
-    data["files"] = len(version.files)
-    data["bytes"] = sum(f[2] for f in version.files)
+    data["files"] = len(version.files) or None  # versions() lists them without their files
+    data["bytes"] = sum(f[2] for f in version.files) or None
     run_id = version.lineage.get("run_id")
     data["run_id"] = (
         int(run_id) if isinstance(run_id, int | str) and str(run_id).isdigit() else None
