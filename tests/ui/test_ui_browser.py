@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from loopback import free_port
+from loopback import start_reelflow
 
 from .conftest import FINGERPRINT, SPLIT
 
@@ -51,24 +51,7 @@ def browser() -> Iterator[Any]:
 
 def start_ui(cwd: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
     """``reelflow ui`` in ``cwd`` on a free loopback port, once it answers."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REELFLOW_")}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "reelflow", "ui", "--port", str(port), *args],
-        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"reelflow ui exited: {server.communicate()[1]}")
-        try:
-            if httpx.get(f"{url}/api/runs", timeout=1).status_code == 200:
-                return server, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    server.kill()
-    raise AssertionError("reelflow ui did not answer in 60 s")
+    return start_reelflow(cwd, "ui", *args, ready="/api/runs")
 
 
 @pytest.fixture
