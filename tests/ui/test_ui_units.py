@@ -86,3 +86,30 @@ def test_previews_of_arrays_values_html_and_large_pickles(store: Store) -> None:
     assert preview(store, _record(store, "<!DOCTYPE html><p>hi</p>"))["kind"] == "html"
     big = preview(store, _record(store, b"\0" * (MAX_PICKLE_BYTES + 1)))
     assert big["kind"] == "none" and "load it with the Client" in big["note"]
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"], indirect=True)
+def test_the_ui_reads_runs_from_either_backend(store: Store) -> None:
+    from starlette.testclient import TestClient
+
+    from reelflow.ui import create_app
+
+    _runs(store, 12)
+    with TestClient(create_app(store), base_url="http://127.0.0.1") as client:
+        found = client.get("/api/runs?flow=A&status=failed&per_page=2").json()
+        assert (found["total"], [r["id"] for r in found["runs"]]) == (2, [10, 4])
+        assert client.get("/api/runs?tag=even").json()["total"] == 6
+        assert client.get("/runs/12").status_code == 200
+        assert client.get("/api/runs/13").status_code == 404
+
+
+def test_a_store_made_before_the_new_indexes_gets_them_when_opened(store: Store) -> None:
+    from reelflow.store._metadata import MetadataStore
+
+    with store.metadata._writer.begin() as conn:
+        conn.execute(sa.text("DROP INDEX ix_tags_tag"))
+    store.metadata.close()
+    reopened = MetadataStore(store.config.db_url)
+    with reopened._reader.connect() as conn:
+        assert "ix_tags_tag" in {i["name"] for i in sa.inspect(conn).get_indexes("tags")}
+    reopened.close()

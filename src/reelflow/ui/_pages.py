@@ -11,6 +11,8 @@ from reelflow.ui import _params as p
 from reelflow.ui._context import UI
 from reelflow.ui._preview import preview
 
+MAX_TASKS_SHOWN = 200  # per step on a run's page (a foreach may have thousands)
+
 
 def runs(ui: UI, request: Request) -> Response:
     query = request.query_params
@@ -35,6 +37,7 @@ def run(ui: UI, request: Request) -> Response:
         run=_runs.run_detail(found),
         graph=_runs.run_graph(found),
         guards=_runs.run_guards(found),
+        max_tasks=MAX_TASKS_SHOWN,
     )
 
 

@@ -43,19 +43,16 @@
         const s = g.querySelector(".node-status");
         if (s) s.textContent = node.status;
       }
-      const known = new Set();
       for (const task of state.tasks) {
         const row = document.querySelector('tr[data-task="' + task.id + '"]');
-        known.add(String(task.id));
         if (!row) continue;
         setStatus(row.querySelector(".task-status"), task.status);
         const td = row.querySelector(".task-duration");
         if (td) td.textContent = fmtDuration(task.duration);
       }
-      const shown = document.querySelectorAll("tr[data-task]");
-      if (!state.running || known.size !== shown.length) {
-        if (!state.running) { window.location.reload(); }  // final artifacts and guards
-        else if (known.size > shown.length) { window.location.reload(); }  // new tasks
+      // A new task (or the run's end, with its final guards and artifacts) needs the page.
+      if (!state.running || state.tasks.length !== Number(root.dataset.tasks)) {
+        window.location.reload();
         return false;
       }
       return true;
