@@ -141,6 +141,13 @@ def test_a_running_flow_is_followed_live(page: Any, copied_home: Path) -> None:
         page.goto(f"{url}/runs/4")
         assert page.locator("#run-status").inner_text() == "running"
         page.wait_for_selector("svg.dag g.node.running[data-step='tick']", timeout=20_000)
+        tasks = httpx.get(f"{url}/api/runs/4/status").json()["tasks"]
+        ticking = next(t for t in tasks if t["step"] == "tick" and t["status"] == "running")
+        logs = page.context.new_page()  # the run's page keeps polling in its own tab
+        logs.goto(f"{url}/runs/4/tasks/{ticking['id']}")
+        assert logs.locator("#logs[data-poll]").count() == 1  # the attempt is running
+        logs.locator("#stdout", has_text=" 7").wait_for(timeout=30_000)
+        assert "tick" in logs.locator("#stdout").inner_text()
         page.wait_for_selector("#run-status.succeeded", timeout=60_000)  # no reload by the test
         assert page.locator("svg.dag g.node.succeeded").count() == 4
         assert "tick \u00d73" in page.locator("svg.dag").text_content()
