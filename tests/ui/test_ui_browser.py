@@ -152,6 +152,6 @@ def test_a_running_flow_is_followed_live(page: Any, copied_home: Path) -> None:
         assert page.locator("svg.dag g.node.succeeded").count() == 4
         assert "tick \u00d73" in page.locator("svg.dag").text_content()
     finally:
-        assert run.wait(60) == 0, run.stderr.read() if run.stderr else ""
         server.terminate()
         server.wait(10)
+        assert run.wait(60) == 0, run.stderr.read() if run.stderr else ""
