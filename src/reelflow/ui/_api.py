@@ -8,55 +8,55 @@ from starlette.responses import FileResponse, Response
 
 from reelflow.flow._client import Run, Task
 from reelflow.guards._report import plot_png
+from reelflow.store import ArtifactRecord
 from reelflow.ui import _board, _models, _monitoring, _runs
 from reelflow.ui import _params as p
 from reelflow.ui._context import UI, json_response
-from reelflow.ui._preview import inline_body, preview
+from reelflow.ui._preview import inline_body, preview_from_query
 
 # Shown inline but never allowed to run scripts, load anything or reach the UI's own pages.
 SANDBOX = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 
 def runs(ui: UI, request: Request) -> Response:
-    query = request.query_params
-    p.only_known(query, {"flow", "status", "tag", "page", "per_page"})
-    return json_response(
-        _runs.run_list(
-            ui.client,
-            flow=p.name(query.get("flow"), "flow"),
-            status=p.status(query.get("status")),
-            tag=p.tag(query.get("tag")),
-            page=p.integer(query.get("page"), "page", default=1, low=1, high=10**9),
-            size=p.integer(
-                query.get("per_page"), "per_page", default=50, low=1, high=p.MAX_PAGE_SIZE
-            ),
-        )
-    )
+    return json_response(_runs.run_list(ui.client, request.query_params))
 
 
-def _run(ui: UI, request: Request) -> Run:
+def path_run(ui: UI, request: Request) -> Run:
+    """The run named by the path's ``run_id`` (a 404 when there is none)."""
     return _runs.get_run(ui.client, p.identifier(request.path_params["run_id"], "run"))
 
 
-def _task(ui: UI, request: Request) -> Task:
-    run = _run(ui, request)
-    return _runs.get_task(ui.client, run, p.identifier(request.path_params["task_id"], "task"))
+def path_task(ui: UI, request: Request) -> Task:
+    """The task named by the path's ``run_id`` and ``task_id``."""
+    run = path_run(ui, request)
+    return _runs.get_task(run, p.identifier(request.path_params["task_id"], "task"))
+
+
+def path_artifact(task: Task, request: Request) -> ArtifactRecord:
+    """The artifact of ``task`` named by the path's ``name``."""
+    record = task.artifacts.get(request.path_params["name"])
+    if record is None:
+        raise p.NotFound(f"task {task.id} has no artifact {request.path_params['name']!r}")
+    return record
 
 
 def run(ui: UI, request: Request) -> Response:
-    return json_response(_runs.run_detail(_run(ui, request)))
+    return json_response(_runs.run_detail(path_run(ui, request)))
 
 
 def run_status(ui: UI, request: Request) -> Response:
-    return json_response(_runs.run_status(_run(ui, request)))
+    return json_response(_runs.run_status(path_run(ui, request)))
 
 
 def run_guards(ui: UI, request: Request) -> Response:
-    return json_response(_runs.run_guards(_run(ui, request)))
+    return json_response(_runs.run_guards(path_run(ui, request)))
 
 
 def guard_plot(ui: UI, request: Request) -> Response:
-    row = _runs.guard_row(_run(ui, request), p.identifier(request.path_params["guard_id"], "guard"))
+    row = _runs.guard_row(
+        path_run(ui, request), p.identifier(request.path_params["guard_id"], "guard")
+    )
     try:
         image = plot_png(row)
     except Exception as exc:  # bad plot data: say so, as the report does
@@ -69,7 +69,7 @@ def guard_plot(ui: UI, request: Request) -> Response:
 
 
 def task(ui: UI, request: Request) -> Response:
-    return json_response(_runs.task_detail(_task(ui, request)))
+    return json_response(_runs.task_detail(path_task(ui, request)))
 
 
 def task_logs(ui: UI, request: Request) -> Response:
@@ -77,31 +77,19 @@ def task_logs(ui: UI, request: Request) -> Response:
     p.only_known(query, {"attempt"})
     attempt = query.get("attempt")
     number = None if not attempt else p.integer(attempt, "attempt", default=0, low=0, high=10**6)
-    return json_response(_runs.task_logs(ui.client, _task(ui, request), number))
+    return json_response(_runs.task_logs(ui.client, path_task(ui, request), number))
 
 
 def artifact(ui: UI, request: Request) -> Response:
-    chosen = _task(ui, request)
-    record = chosen.artifacts.get(request.path_params["name"])
-    if record is None:
-        raise p.NotFound(f"task {chosen.id} has no artifact {request.path_params['name']!r}")
-    query = request.query_params
-    p.only_known(query, {"offset", "limit"})
-    return json_response(
-        preview(
-            ui.store, record,
-            offset=p.integer(query.get("offset"), "offset", default=0, low=0, high=10**12),
-            limit=p.integer(query.get("limit"), "limit", default=50, low=1, high=p.MAX_PAGE_SIZE),
-        )
-    )  # fmt: skip
+    record = path_artifact(path_task(ui, request), request)
+    return json_response(preview_from_query(ui.store, record, request.query_params))
 
 
 def artifact_raw(ui: UI, request: Request) -> Response:
-    chosen = _task(ui, request)
-    record = chosen.artifacts.get(request.path_params["name"])
-    body = None if record is None else inline_body(ui.store, record)
+    chosen = path_task(ui, request)
+    body = inline_body(ui.store, path_artifact(chosen, request))
     if body is None:
-        raise p.NotFound(f"task {chosen.id} has no artifact shown inline under that name")
+        raise p.NotFound(f"artifact {request.path_params['name']!r} is not shown inline")
     return Response(body[0], media_type=body[1], headers={"Content-Security-Policy": SANDBOX})
 
 

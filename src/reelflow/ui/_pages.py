@@ -8,29 +8,21 @@ from starlette.responses import RedirectResponse, Response
 from reelflow.store._records import RUN_STATUSES
 from reelflow.ui import _board, _models, _monitoring, _runs
 from reelflow.ui import _params as p
+from reelflow.ui._api import path_artifact, path_run, path_task
 from reelflow.ui._context import UI
-from reelflow.ui._preview import preview
+from reelflow.ui._preview import preview_from_query
 
 MAX_TASKS_SHOWN = 200  # per step on a run's page (a foreach may have thousands)
 
 
 def runs(ui: UI, request: Request) -> Response:
-    query = request.query_params
-    p.only_known(query, {"flow", "status", "tag", "page", "per_page"})
-    listing = _runs.run_list(
-        ui.client,
-        flow=p.name(query.get("flow"), "flow"),
-        status=p.status(query.get("status")),
-        tag=p.tag(query.get("tag")),
-        page=p.integer(query.get("page"), "page", default=1, low=1, high=10**9),
-        size=p.integer(query.get("per_page"), "per_page", default=50, low=1, high=p.MAX_PAGE_SIZE),
-    )
+    listing = _runs.run_list(ui.client, request.query_params)
     flows = ui.client.flows()
     return ui.page(request, "runs.html", listing=listing, flows=flows, statuses=RUN_STATUSES)
 
 
 def run(ui: UI, request: Request) -> Response:
-    found = _runs.get_run(ui.client, p.identifier(request.path_params["run_id"], "run"))
+    found = path_run(ui, request)
     return ui.page(
         request,
         "run.html",
@@ -42,31 +34,19 @@ def run(ui: UI, request: Request) -> Response:
 
 
 def task(ui: UI, request: Request) -> Response:
-    found = _runs.get_run(ui.client, p.identifier(request.path_params["run_id"], "run"))
-    chosen = _runs.get_task(ui.client, found, p.identifier(request.path_params["task_id"], "task"))
+    chosen = path_task(ui, request)
     logs = _runs.task_logs(ui.client, chosen, None)
-    return ui.page(
-        request, "task.html", run=_runs.run_summary(found.record),
-        task=_runs.task_detail(chosen), logs=logs,
-    )  # fmt: skip
+    owner = _runs.run_summary(ui.client.store.metadata.get_run(chosen.record.run_id))
+    return ui.page(request, "task.html", run=owner, task=_runs.task_detail(chosen), logs=logs)
 
 
 def artifact(ui: UI, request: Request) -> Response:
-    found = _runs.get_run(ui.client, p.identifier(request.path_params["run_id"], "run"))
-    chosen = _runs.get_task(ui.client, found, p.identifier(request.path_params["task_id"], "task"))
-    record = chosen.artifacts.get(request.path_params["name"])
-    if record is None:
-        raise p.NotFound(f"task {chosen.id} has no artifact {request.path_params['name']!r}")
-    query = request.query_params
-    p.only_known(query, {"offset", "limit"})
-    shown = preview(
-        ui.store, record,
-        offset=p.integer(query.get("offset"), "offset", default=0, low=0, high=10**12),
-        limit=p.integer(query.get("limit"), "limit", default=50, low=1, high=p.MAX_PAGE_SIZE),
-    )  # fmt: skip
+    chosen = path_task(ui, request)
+    shown = preview_from_query(ui.store, path_artifact(chosen, request), request.query_params)
+    owner = _runs.run_summary(ui.client.store.metadata.get_run(chosen.record.run_id))
     return ui.page(
-        request, "artifact.html", run=_runs.run_summary(found.record),
-        task=_runs.task_summary(chosen.record), artifact=shown,
+        request, "artifact.html", run=owner, task=_runs.task_summary(chosen.record),
+        artifact=shown,
     )  # fmt: skip
 
 

@@ -11,9 +11,11 @@ image. Nothing that did not come from the store is ever unpickled.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from reelflow.store import ArtifactRecord, Store
+from reelflow.ui import _params as p
 
 MAX_PICKLE_BYTES = 2 * 1024 * 1024
 MAX_REPR_CHARS = 20_000
@@ -38,6 +40,16 @@ def preview(
     if record.encoding == "pickle":
         return {**base, **_pickled(store, record)}
     return {**base, "kind": "none", "note": f"no preview for encoding {record.encoding}"}
+
+
+def preview_from_query(
+    store: Store, record: ArtifactRecord, query: Mapping[str, str]
+) -> dict[str, Any]:
+    """``preview`` with the rows asked for by ``offset`` and ``limit`` in ``query``."""
+    p.only_known(query, {"offset", "limit"})
+    offset = p.integer(query.get("offset"), "offset", default=0, low=0, high=10**12)
+    limit = p.integer(query.get("limit"), "limit", default=50, low=1, high=p.MAX_PAGE_SIZE)
+    return preview(store, record, offset=offset, limit=limit)
 
 
 def inline_body(store: Store, record: ArtifactRecord) -> tuple[bytes, str] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from reelflow.guards import GuardResult
 from reelflow.store import RUNNING, RunRecord, TaskRecord
 from reelflow.store._guards import result_fields
 from reelflow.store._search import search_runs
+from reelflow.ui import _params as p
 from reelflow.ui._graph import Layout, layout
 from reelflow.ui._params import NotFound
 
@@ -20,10 +22,15 @@ MAX_LOG_BYTES = 256 * 1024  # the tail of a log a page shows
 _GUARD_ORDER = {"failed": 0, "warning": 1, "passed": 2}
 
 
-def run_list(
-    client: Client, *, flow: str | None, status: str | None, tag: str | None, page: int, size: int
-) -> dict[str, Any]:
-    """A page of runs, newest first, with the filters and how many pages there are."""
+def run_list(client: Client, query: Mapping[str, str]) -> dict[str, Any]:
+    """A page of runs, newest first (``flow``, ``status``, ``tag``, ``page``, ``per_page`` read
+    from ``query``), with the filters and how many pages there are."""
+    p.only_known(query, {"flow", "status", "tag", "page", "per_page"})
+    flow = p.name(query.get("flow"), "flow")
+    status = p.status(query.get("status"))
+    tag = p.tag(query.get("tag"))
+    page = p.integer(query.get("page"), "page", default=1, low=1, high=10**9)
+    size = p.integer(query.get("per_page"), "per_page", default=50, low=1, high=p.MAX_PAGE_SIZE)
     found = search_runs(
         client.store.metadata,
         flow_name=flow,
@@ -67,7 +74,7 @@ def get_run(client: Client, run_id: int) -> Run:
         raise NotFound(f"no run {run_id} in this store") from None
 
 
-def get_task(client: Client, run: Run, task_id: int) -> Task:
+def get_task(run: Run, task_id: int) -> Task:
     for step in run.steps():
         for task in step.tasks:
             if task.id == task_id:
