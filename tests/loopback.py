@@ -1,4 +1,5 @@
-"""`reelflow serve` started as a user starts it, on a free loopback port, for integration tests."""
+"""`reelflow serve` (or `reelflow ui`) started as a user starts it, on a free loopback port, for
+integration tests."""
 
 from __future__ import annotations
 
@@ -22,9 +23,17 @@ def start_server(
     cwd: Path, *args: str, env: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[str], str]:
     """Start `reelflow serve ARGS` in ``cwd`` and wait (60 s at most) until /ready answers."""
+    return start_reelflow(cwd, "serve", *args, ready="/ready", env=env)
+
+
+def start_reelflow(
+    cwd: Path, command: str, *args: str, ready: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """Start `reelflow COMMAND ARGS --port PORT` in ``cwd`` on a free loopback port and wait
+    (60 s at most) until GET ``ready`` answers 200; returns the process and its base URL."""
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "reelflow", "serve", *args, "--port", str(port)],
+        [sys.executable, "-m", "reelflow", command, *args, "--port", str(port)],
         cwd=cwd,
         env={**os.environ, **(env or {})},
         stdout=subprocess.PIPE,
@@ -37,7 +46,7 @@ def start_server(
         if server.poll() is not None:
             raise AssertionError(f"the server exited: {server.communicate()[1]}")
         try:
-            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+            if httpx.get(f"{url}{ready}", timeout=1).status_code == 200:
                 return server, url
         except httpx.TransportError:
             time.sleep(0.2)

@@ -190,6 +190,11 @@ class Leaderboard:
         rows = self._rows.query(data_fingerprint=data_fingerprint, split=split, limit=limit)
         return _frame(rows)
 
+    def groups(self) -> list[dict[str, Any]]:
+        """The comparable groups: each (``data_fingerprint``, ``split``, ``metric``) with its
+        number of ``entries`` and the time of its ``latest``, the most recently added first."""
+        return self._rows.groups()
+
 
 def _metric(metric: str) -> tuple[str, str]:
     """The stored name (``ndcg@10``) and the kind (``ndcg``) of a metric asked for by name."""

@@ -43,7 +43,7 @@ def one_line(text: str) -> str:
 
 def load_commands() -> click.Group:
     """The ``reelflow`` group with every command registered (the modules register on import)."""
-    from reelflow.cli import _bench, _inspect, _models, _monitor, _report, _run, _serve, _store  # noqa: F401
+    from reelflow.cli import _bench, _inspect, _models, _monitor, _report, _run, _serve, _store, _ui  # noqa: F401
 
     return cli
 

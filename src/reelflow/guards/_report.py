@@ -230,13 +230,27 @@ def _horizontal_bars(plot: Mapping[str, Any]) -> int | None:
     return count if plot["kind"] == "importance" or count > _MAX_COLUMNS else None
 
 
+def plot_png(result: GuardResult | Mapping[str, Any]) -> bytes | None:
+    """The PNG of a result's plot as the report draws it (a ``GuardResult`` or a stored row), or
+    None when it has no plot of a known kind; plot data that cannot be drawn raises."""
+    entry = _entry(result)
+    plot = entry.result.details.get("plot")
+    if not isinstance(plot, Mapping) or str(plot.get("kind")) not in _DRAWERS:
+        return None
+    return _png_bytes(_draw(_DRAWERS[str(plot["kind"])], plot))
+
+
 def _png(figure: Figure) -> str:
+    return base64.b64encode(_png_bytes(figure)).decode("ascii")
+
+
+def _png_bytes(figure: Figure) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(figure)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
 
 
 def _floats(values: Any, length: int | None = None) -> list[float]:

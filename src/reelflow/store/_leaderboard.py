@@ -62,6 +62,20 @@ class LeaderboardStore:
         with self.metadata._reader.connect() as conn:
             return [_decoded(row._mapping) for row in conn.execute(query)]
 
+    def groups(self) -> list[dict[str, Any]]:
+        """Each (data fingerprint, split, metric) with entries: how many, and the newest time."""
+        table = t.leaderboard
+        keys = (table.c.data_fingerprint, table.c.split, table.c.metric)
+        query = (
+            sa.select(*keys, sa.func.count().label("entries"), sa.func.max(table.c.created_at))
+            .group_by(*keys)
+            .order_by(sa.func.max(table.c.id).desc())
+        )
+        with self.metadata._reader.connect() as conn:
+            rows = conn.execute(query).all()
+        names = ("data_fingerprint", "split", "metric", "entries", "latest")
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
 
 def _ordering(order: Order) -> list[Any]:
     table = t.leaderboard

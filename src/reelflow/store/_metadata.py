@@ -90,6 +90,9 @@ class MetadataStore:
         with self._writer.begin() as conn:
             serialize(conn, "schema")  # two processes opening a new database at once
             t.metadata.create_all(conn)
+            for table in t.metadata.sorted_tables:  # indexes added since the store was made
+                for index in table.indexes:
+                    index.create(conn, checkfirst=True)
             row = conn.execute(sa.select(t.info.c.value).where(t.info.c.name == "schema")).first()
             if row is None:
                 conn.execute(t.info.insert().values(name="schema", value=str(t.SCHEMA_VERSION)))

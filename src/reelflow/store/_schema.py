@@ -80,6 +80,7 @@ runs = Table(
     Column("host", Str(200), nullable=True),
     Column("pid", Integer, nullable=True),
     Index("ix_runs_flow", "flow_name", "id"),
+    Index("ix_runs_status", "status", "id"),
 )
 
 tags = Table(
@@ -87,6 +88,7 @@ tags = Table(
     metadata,
     Column("run_id", Integer, ForeignKey("runs.id"), primary_key=True),
     Column("tag", Str(200), primary_key=True),
+    Index("ix_tags_tag", "tag", "run_id"),
 )
 
 tasks = Table(

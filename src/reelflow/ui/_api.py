@@ -1,0 +1,137 @@
+"""The JSON API (``/api/...``) and the binary resources pages embed (plots, charts, inline
+artifacts, monitor reports)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+
+from reelflow.flow._client import Run, Task
+from reelflow.guards._report import plot_png
+from reelflow.store import ArtifactRecord
+from reelflow.ui import _board, _models, _monitoring, _runs
+from reelflow.ui import _params as p
+from reelflow.ui._context import UI, json_response
+from reelflow.ui._preview import inline_body, preview_from_query
+
+# Shown inline but never allowed to run scripts, load anything or reach the UI's own pages.
+SANDBOX = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
+
+def runs(ui: UI, request: Request) -> Response:
+    return json_response(_runs.run_list(ui.client, request.query_params))
+
+
+def path_run(ui: UI, request: Request) -> Run:
+    """The run named by the path's ``run_id`` (a 404 when there is none)."""
+    return _runs.get_run(ui.client, p.identifier(request.path_params["run_id"], "run"))
+
+
+def path_task(ui: UI, request: Request) -> Task:
+    """The task named by the path's ``run_id`` and ``task_id``."""
+    run = path_run(ui, request)
+    return _runs.get_task(run, p.identifier(request.path_params["task_id"], "task"))
+
+
+def path_artifact(task: Task, request: Request) -> ArtifactRecord:
+    """The artifact of ``task`` named by the path's ``name``."""
+    record = task.artifacts.get(request.path_params["name"])
+    if record is None:
+        raise p.NotFound(f"task {task.id} has no artifact {request.path_params['name']!r}")
+    return record
+
+
+def run(ui: UI, request: Request) -> Response:
+    return json_response(_runs.run_detail(path_run(ui, request)))
+
+
+def run_status(ui: UI, request: Request) -> Response:
+    return json_response(_runs.run_status(path_run(ui, request)))
+
+
+def run_guards(ui: UI, request: Request) -> Response:
+    return json_response(_runs.run_guards(path_run(ui, request)))
+
+
+def guard_plot(ui: UI, request: Request) -> Response:
+    row = _runs.guard_row(
+        path_run(ui, request), p.identifier(request.path_params["guard_id"], "guard")
+    )
+    try:
+        image = plot_png(row)
+    except Exception as exc:  # bad plot data: say so, as the report does
+        raise p.BadRequest(
+            422, f"the plot could not be drawn ({type(exc).__name__}: {exc})"
+        ) from None
+    if image is None:
+        raise p.NotFound(f"guard result {row['id']} has no plot")
+    return Response(image, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
+
+
+def task(ui: UI, request: Request) -> Response:
+    return json_response(_runs.task_detail(path_task(ui, request)))
+
+
+def task_logs(ui: UI, request: Request) -> Response:
+    query = request.query_params
+    p.only_known(query, {"attempt"})
+    attempt = query.get("attempt")
+    number = None if not attempt else p.integer(attempt, "attempt", default=0, low=0, high=10**6)
+    return json_response(_runs.task_logs(ui.client, path_task(ui, request), number))
+
+
+def artifact(ui: UI, request: Request) -> Response:
+    record = path_artifact(path_task(ui, request), request)
+    return json_response(preview_from_query(ui.store, record, request.query_params))
+
+
+def artifact_raw(ui: UI, request: Request) -> Response:
+    chosen = path_task(ui, request)
+    body = inline_body(ui.store, path_artifact(chosen, request))
+    if body is None:
+        raise p.NotFound(f"artifact {request.path_params['name']!r} is not shown inline")
+    return Response(body[0], media_type=body[1], headers={"Content-Security-Policy": SANDBOX})
+
+
+def models(ui: UI, request: Request) -> Response:
+    return json_response(_models.model_list(ui.registry))
+
+
+def model(ui: UI, request: Request) -> Response:
+    model_name = p.name(request.path_params["name"], "model") or ""
+    return json_response(_models.model_detail(ui.registry, model_name))
+
+
+def leaderboard(ui: UI, request: Request) -> Response:
+    query = request.query_params
+    p.only_known(query, {"metric", "data", "split", "sort", "desc"})
+    metric, data, split = query.get("metric"), query.get("data"), query.get("split")
+    if not (metric or data or split):
+        return json_response({"groups": _board.groups(ui.board)})
+    if not (metric and data and split):
+        raise p.BadRequest(400, "give metric, data and split together (or none of them)")
+    rows = _board.entries(
+        ui.board, metric, data, split, query.get("sort") or None, query.get("desc") != "0"
+    )
+    return json_response({"metric": metric, "data": data, "split": split, "entries": rows})
+
+
+def leaderboard_chart(ui: UI, request: Request) -> Response:
+    query = request.query_params
+    p.only_known(query, {"metric", "data", "split"})
+    metric, data, split = query.get("metric"), query.get("data"), query.get("split")
+    if not (metric and data and split):
+        raise p.BadRequest(400, "give metric, data and split")
+    rows = _board.entries(ui.board, metric, data, split, None, True)
+    if not rows:
+        raise p.NotFound("no leaderboard entries for that metric, data and split")
+    return Response(_board.chart_png(rows, metric), media_type="image/png")
+
+
+def monitoring(ui: UI, request: Request) -> Response:
+    return json_response(_monitoring.reports(ui.store.config.home))
+
+
+def monitor_report(ui: UI, request: Request) -> Response:
+    path = _monitoring.report_path(ui.store.config.home, request.path_params["file"])
+    return FileResponse(path, media_type="text/html", headers={"Content-Security-Policy": SANDBOX})

@@ -1,0 +1,72 @@
+"""The leaderboard pages: each comparable group (data fingerprint, split, metric) and its
+entries ranked with their intervals, and a chart of them drawn with matplotlib."""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+from reelflow.bench import Leaderboard
+from reelflow.bench._leaderboard import LOWER_IS_BETTER
+from reelflow.ui._params import BadRequest
+
+MAX_ENTRIES = 200
+SORTS = ("mean", "ci_low", "ci_high", "fit_s", "recommend_s", "created_at", "model")
+
+
+def groups(board: Leaderboard) -> list[dict[str, Any]]:
+    return board.groups()
+
+
+def entries(
+    board: Leaderboard, metric: str, fingerprint: str, split: str, sort: str | None, desc: bool
+) -> list[dict[str, Any]]:
+    """A group's entries, best first by default (or sorted by ``sort``)."""
+    if sort is not None and sort not in SORTS:
+        raise BadRequest(400, f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
+    frame = board.top(metric, fingerprint, split, limit=MAX_ENTRIES)
+    rows: list[dict[str, Any]] = [
+        {str(key): value for key, value in row.items()} for row in frame.to_dict("records")
+    ]
+    for rank, row in enumerate(rows, start=1):
+        row["rank"] = rank
+        row["created_at"] = row["created_at"].timestamp()
+        for key in ("mean", "ci_low", "ci_high"):
+            value = row[key]
+            row[key] = None if value is None or math.isnan(float(value)) else float(value)
+    if sort is not None:
+        present = [r for r in rows if r[sort] is not None]
+        present.sort(key=lambda r: r[sort], reverse=desc)
+        rows = present + [r for r in rows if r[sort] is None]
+    return rows
+
+
+def lower_is_better(metric: str) -> bool:
+    return metric.split("@")[0] in LOWER_IS_BETTER
+
+
+def chart_png(rows: list[dict[str, Any]], metric: str) -> bytes:
+    """Horizontal bars of each entry's mean with its interval, best at the top."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    shown = [r for r in rows if r["mean"] is not None][:30]
+    figure = Figure(figsize=(7.0, max(2.2, 0.9 + 0.32 * len(shown))), layout="constrained")
+    axes = figure.add_subplot(1, 1, 1)
+    labels = [f"{r['rank']}. {r['model']}"[:40] for r in shown]
+    means = [r["mean"] for r in shown]
+    low = [
+        max(r["mean"] - (r["ci_low"] if r["ci_low"] is not None else r["mean"]), 0) for r in shown
+    ]
+    high = [
+        max((r["ci_high"] if r["ci_high"] is not None else r["mean"]) - r["mean"], 0) for r in shown
+    ]
+    axes.barh(range(len(shown)), means, xerr=[low, high], capsize=4, color="C0")
+    axes.set_yticks(range(len(shown)), [label.replace("$", r"\$") for label in labels])
+    axes.invert_yaxis()
+    axes.set_xlabel(f"{metric} (mean, 95% interval)")
+    FigureCanvasAgg(figure)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90)
+    return buffer.getvalue()

@@ -1,0 +1,79 @@
+"""What the registry pages show: models, versions with lineage and metrics, aliases, and the
+audit history of every alias move with the evidence of the promotion that decided it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from reelflow._errors import RegistryError
+from reelflow.registry import ModelVersion, Registry
+from reelflow.ui._params import NotFound
+
+
+def model_list(registry: Registry) -> list[dict[str, Any]]:
+    return sorted(registry.models(), key=lambda m: str(m["name"]))
+
+
+def model_detail(registry: Registry, name: str) -> dict[str, Any]:
+    """Every version (newest first), the aliases, the history and each promotion's results."""
+    try:
+        versions = registry.versions(name)
+    except RegistryError:
+        raise NotFound(f"no model named {name!r} in the registry") from None
+    promotions = {p["id"]: p for p in registry.promotions(name)}
+    history = []
+    for event in reversed(registry.history(name)):
+        promotion = promotions.get(event["promotion_id"]) if event["promotion_id"] else None
+        history.append({**event, "promotion": _promotion(registry, promotion)})
+    refused = [
+        {
+            "created_at": p["created_at"],
+            "alias": p["alias"],
+            "from_version": p["champion_version"],
+            "to_version": p["version"],
+            "action": p["status"],
+            "actor": p["actor"],
+            "reason": p["reason"],
+            "promotion_id": p["id"],
+            "promotion": _promotion(registry, p),
+        }
+        for p in promotions.values()
+        if p["status"] not in ("promoted", "forced")
+    ]
+    events = sorted(history + refused, key=lambda e: -float(e["created_at"]))
+    aliases = {a: v.version for v in versions for a in v.aliases}
+    return {"name": name, "aliases": aliases, "versions": [version_summary(v) for v in versions],
+            "history": events}  # fmt: skip
+
+
+def version_summary(version: ModelVersion) -> dict[str, Any]:
+    data = asdict(version)
+    data.pop("files")
+    data["ref"] = version.ref
+    data["files"] = len(version.files) or None  # versions() lists them without their files
+    data["bytes"] = sum(f[2] for f in version.files) or None
+    run_id = version.lineage.get("run_id")
+    data["run_id"] = (
+        int(run_id) if isinstance(run_id, int | str) and str(run_id).isdigit() else None
+    )
+    return data
+
+
+def _promotion(registry: Registry, promotion: dict[str, Any] | None) -> dict[str, Any] | None:
+    if promotion is None:
+        return None
+    results = registry.promotion_results(int(promotion["id"]))
+    return {
+        **promotion,
+        "results": [
+            {
+                "name": r.name,
+                "status": r.status,
+                "value": r.value,
+                "threshold": r.threshold,
+                "message": r.message,
+            }
+            for r in results
+        ],
+    }

@@ -1,0 +1,115 @@
+"""The pieces under the pages: the graph layout, the run search in SQL (and the indexes it
+uses), and artifact previews within their budgets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from reelflow.store import ArtifactRecord, Store
+from reelflow.store._search import search_runs
+from reelflow.ui._graph import layout, step_status
+from reelflow.ui._preview import MAX_PICKLE_BYTES, preview
+
+BRANCHY = {
+    "order": ["start", "a", "b", "join", "fan", "body", "gather", "end"],
+    "steps": {
+        "start": {"targets": ["a", "b"], "kind": "split"},
+        "a": {"targets": ["join"]}, "b": {"targets": ["join"]},
+        "join": {"targets": ["fan"], "kind": "join"},
+        "fan": {"targets": ["body"], "kind": "foreach"}, "body": {"targets": ["gather"]},
+        "gather": {"targets": ["end"], "kind": "join"}, "end": {"targets": []},
+    },
+}  # fmt: skip
+
+
+def test_layout_puts_branches_side_by_side_and_summarises_a_foreach() -> None:
+    drawn = layout(BRANCHY, {"start": ["succeeded"], "body": ["succeeded", "failed", "running"]})
+    at = {n.name: n for n in drawn.nodes}
+    assert at["a"].y == at["b"].y and at["a"].x != at["b"].x
+    assert at["start"].y < at["a"].y < at["join"].y < at["fan"].y < at["body"].y < at["end"].y
+    assert (at["body"].label, at["body"].status) == ("body \u00d73", "failed")
+    assert at["end"].status == "pending" and len(drawn.edges) == 8
+    assert drawn.width >= 2 * drawn.node_w and drawn.height > 7 * drawn.node_h
+
+
+def test_step_status_shows_failures_then_running() -> None:
+    assert step_status([]) == "pending"
+    assert step_status(["succeeded", "running"]) == "running"
+    assert step_status(["running", "failed"]) == "failed"
+
+
+def _runs(store: Store, count: int) -> None:
+    for i in range(count):
+        flow = "A" if i % 2 else "B"
+        run = store.metadata.create_run(flow, params={"i": i}, graph={}, flow_file="f.py",
+                                        tags=["even"] if i % 2 == 0 else [])  # fmt: skip
+        store.metadata.finish_run(run, "succeeded" if i % 3 else "failed")
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"], indirect=True)
+def test_search_runs_pages_and_counts_in_sql(store: Store) -> None:
+    _runs(store, 30)
+    page = search_runs(store.metadata, limit=7, offset=7)
+    assert page.total == 30 and [r.id for r in page.runs] == list(range(23, 16, -1))
+    both = search_runs(store.metadata, flow_name="A", status="failed", limit=100)
+    assert [r.id for r in both.runs] == [28, 22, 16, 10, 4] and both.total == 5
+    tagged = search_runs(store.metadata, tag="even", limit=3)
+    assert tagged.total == 15 and [r.tags for r in tagged.runs] == [("even",)] * 3
+
+
+def test_the_run_list_queries_use_indexes(store: Store) -> None:
+    _runs(store, 5)
+    plans = {
+        "flow": "SELECT id FROM runs WHERE flow_name = 'A' ORDER BY id DESC LIMIT 5",
+        "status": "SELECT count(*) FROM runs WHERE status = 'failed'",
+        "tag": "SELECT run_id FROM tags WHERE tag = 'even'",
+    }
+    with store.metadata._reader.connect() as conn:
+        for name, query in plans.items():
+            plan = " ".join(
+                str(row[-1]) for row in conn.execute(sa.text("EXPLAIN QUERY PLAN " + query))
+            )
+            assert "USING" in plan and "INDEX" in plan, (name, plan)
+
+
+def _record(store: Store, value: object, name: str = "x") -> ArtifactRecord:
+    saved = store.save(value)
+    return ArtifactRecord(name, saved.key, saved.encoding, saved.type_name, saved.size)
+
+
+def test_previews_of_arrays_values_html_and_large_pickles(store: Store) -> None:
+    array = preview(store, _record(store, np.arange(12, dtype=np.float64).reshape(3, 4)))
+    assert (array["kind"], array["shape"], array["stats"]["max"]) == ("array", [3, 4], 11.0)
+    assert preview(store, _record(store, {"a": 1}))["repr"] == "{'a': 1}"
+    assert preview(store, _record(store, "<!DOCTYPE html><p>hi</p>"))["kind"] == "html"
+    big = preview(store, _record(store, b"\0" * (MAX_PICKLE_BYTES + 1)))
+    assert big["kind"] == "none" and "load it with the Client" in big["note"]
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"], indirect=True)
+def test_the_ui_reads_runs_from_either_backend(store: Store) -> None:
+    from starlette.testclient import TestClient
+
+    from reelflow.ui import create_app
+
+    _runs(store, 12)
+    with TestClient(create_app(store), base_url="http://127.0.0.1") as client:
+        found = client.get("/api/runs?flow=A&status=failed&per_page=2").json()
+        assert (found["total"], [r["id"] for r in found["runs"]]) == (2, [10, 4])
+        assert client.get("/api/runs?tag=even").json()["total"] == 6
+        assert client.get("/runs/12").status_code == 200
+        assert client.get("/api/runs/13").status_code == 404
+
+
+def test_a_store_made_before_the_new_indexes_gets_them_when_opened(store: Store) -> None:
+    from reelflow.store._metadata import MetadataStore
+
+    with store.metadata._writer.begin() as conn:
+        conn.execute(sa.text("DROP INDEX ix_tags_tag"))
+    store.metadata.close()
+    reopened = MetadataStore(store.config.db_url)
+    with reopened._reader.connect() as conn:
+        assert "ix_tags_tag" in {i["name"] for i in sa.inspect(conn).get_indexes("tags")}
+    reopened.close()
