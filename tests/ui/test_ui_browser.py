@@ -1,6 +1,7 @@
 """End to end in headless Chromium (Debian's package, driven by Playwright): the run list, a
-run's graph and its failed guard, a model's history, a running flow followed live. Saves the
-screenshots docs/ui.md shows. In CI (``CI`` set) a missing browser fails these tests."""
+run's graph and its failed guard, a model's history, a running flow followed live. Takes the
+screenshots docs/ui.md shows (see IMAGES). In CI (``CI`` set) a missing browser fails these
+tests."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +27,12 @@ ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "img"
+# Screenshots go to a temporary folder, or, to refresh the docs' pictures, where
+# REELFLOW_SCREENSHOTS says (`REELFLOW_SCREENSHOTS=docs/img pytest tests/ui/test_ui_browser.py`).
+ROOT = Path(__file__).resolve().parents[2]
+IMAGES = ROOT / os.environ.get(
+    "REELFLOW_SCREENSHOTS", str(Path(tempfile.gettempdir()) / "reelflow-ui-screenshots")
+)
 FLOWS = Path(__file__).resolve().parent / "flows"
 
 
