@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from urllib.parse import parse_qsl
@@ -14,7 +15,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -25,6 +26,7 @@ from reelflow.ui import _params as p
 from reelflow.ui._context import UI, json_response
 
 Handler = Callable[[UI, Request], Response]
+log = logging.getLogger("reelflow.ui")
 _PAGE_CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "frame-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'self'"
@@ -48,7 +50,7 @@ def create_app(
     ui = UI(store, allow_writes=allow_writes, token=token)
     middleware = [
         Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts or ["*"])),
-        Middleware(BaseHTTPMiddleware, dispatch=_security_headers),
+        Middleware(BaseHTTPMiddleware, dispatch=partial(_security_headers, ui)),
     ]
     return Starlette(
         routes=_routes(ui),
@@ -185,6 +187,15 @@ def _error(ui: UI, request: Request, status: int, message: str) -> Response:
     return ui.page(request, "error.html", status, status=status, message=message)
 
 
+def _internal_error(ui: UI, request: Request) -> Response:
+    message = "the UI failed to answer this request; the error is in the server's log"
+    try:
+        return _error(ui, request, 500, message)
+    except Exception:  # the error page itself failed: plain text, still with the headers
+        log.exception("the error page failed")
+        return PlainTextResponse(message, status_code=500)
+
+
 async def _http_error(ui: UI, request: Request, exc: HTTPException) -> Response:
     message = "no such page" if exc.status_code == 404 else str(exc.detail)
     return _error(ui, request, exc.status_code, message)
@@ -207,9 +218,15 @@ async def _reelflow_error(ui: UI, request: Request, exc: ReelflowError) -> Respo
 
 
 async def _security_headers(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ui: UI, request: Request, call_next: Callable[[Request], Awaitable[Response]]
 ) -> Response:
-    response = await call_next(request)
+    """Every answer gets the headers, an unexpected error too: it is logged here with its
+    traceback and answered as a plain 500 (a page, or JSON under /api) that shows no detail."""
+    try:
+        response = await call_next(request)
+    except Exception:
+        log.exception("%s %s failed", request.method, request.url.path)
+        response = _internal_error(ui, request)
     response.headers.setdefault("Content-Security-Policy", _PAGE_CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")

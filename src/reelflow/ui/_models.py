@@ -8,7 +8,7 @@ from typing import Any
 
 from reelflow._errors import RegistryError
 from reelflow.registry import ModelVersion, Registry
-from reelflow.ui._params import NotFound
+from reelflow.ui._params import NotFound, whole
 
 
 def model_list(registry: Registry) -> list[dict[str, Any]]:
@@ -53,10 +53,7 @@ def version_summary(version: ModelVersion) -> dict[str, Any]:
     data["ref"] = version.ref
     data["files"] = len(version.files) or None  # versions() lists them without their files
     data["bytes"] = sum(f[2] for f in version.files) or None
-    run_id = version.lineage.get("run_id")
-    data["run_id"] = (
-        int(run_id) if isinstance(run_id, int | str) and str(run_id).isdigit() else None
-    )
+    data["run_id"] = whole(version.lineage.get("run_id"))
     return data
 
 

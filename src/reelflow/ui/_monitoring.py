@@ -10,7 +10,9 @@ from typing import Any
 
 from reelflow.ui._params import NotFound
 
-REPORT = re.compile(r"^monitor-(?P<model>[A-Za-z0-9_.@+\-]{1,200})-(?P<stamp>\d{8}T\d{6}Z)\.html$")
+REPORT = re.compile(
+    r"monitor-(?P<model>[A-Za-z0-9_.@+\-]{1,200})-(?P<stamp>[0-9]{8}T[0-9]{6}Z)\.html"
+)
 KEEP = 10  # reports listed per model
 
 
@@ -19,10 +21,13 @@ def reports(home: Path) -> list[dict[str, Any]]:
     by_model: dict[str, list[dict[str, Any]]] = {}
     folder = home / "reports"
     for path in folder.glob("monitor-*.html") if folder.is_dir() else ():
-        match = REPORT.match(path.name)
+        match = REPORT.fullmatch(path.name)
         if match is None:
             continue
-        when = dt.datetime.strptime(match["stamp"], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+        try:
+            when = dt.datetime.strptime(match["stamp"], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+        except ValueError:  # a name that looks like a report's but holds no real time
+            continue
         entry = {"file": path.name, "at": when.timestamp(), "size": path.stat().st_size}
         by_model.setdefault(match["model"], []).append(entry)
     served = home / "serving"
@@ -42,6 +47,6 @@ def reports(home: Path) -> list[dict[str, Any]]:
 def report_path(home: Path, name: str) -> Path:
     """The file of a report named in a URL: only a monitor report's name, only in the folder."""
     path = home / "reports" / name
-    if REPORT.match(name) is None or not path.is_file():
+    if REPORT.fullmatch(name) is None or not path.is_file():
         raise NotFound(f"no monitor report {name!r}")
     return path

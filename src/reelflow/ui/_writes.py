@@ -16,7 +16,7 @@ from starlette.requests import Request
 
 from reelflow.registry import CHAMPION, Promotion
 from reelflow.ui._context import UI
-from reelflow.ui._params import BadRequest, name, tag
+from reelflow.ui._params import BadRequest, name, tag, whole
 
 TOKEN_ENV = "REELFLOW_UI_TOKEN"
 
@@ -57,13 +57,13 @@ def promote(ui: UI, model: str, form: dict[str, str]) -> Promotion:
     promote`` without ``--data``); a refusal is recorded and returned, not raised."""
     from reelflow.guards import loads_in_fresh_process, no_nan_scores, not_degenerate
 
-    version = form.get("version", "")
-    if not version.isdigit() or int(version) < 1:
+    version = whole(form.get("version", ""))
+    if version is None or version < 1:
         raise BadRequest(400, "version must be a version number (1, 2, ...)")
     alias = name(form.get("alias"), "alias") or CHAMPION
     gates = [no_nan_scores(), not_degenerate(), loads_in_fresh_process()]
     return ui.registry.promote(
-        model, int(version), gates=gates, alias=alias, reason=_reason(form),
+        model, version, gates=gates, alias=alias, reason=_reason(form),
         raise_on_refusal=False,
     )  # fmt: skip
 

@@ -1,0 +1,106 @@
+"""What a reviewer found: inputs that made the UI fail with a 500 (Unicode digits, numbers too
+large), an unexpected error answered without the security headers, and pages past the end."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from reelflow.ui import _params as p
+
+from .conftest import client_for
+from .test_ui_writes import BEARER, TOKEN
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/runs/%C2%B2", 404),  # "²".isdigit() is True, int("²") fails
+        ("/runs/%D9%A1", 404),  # ARABIC-INDIC DIGIT ONE: int() reads it as 1
+        ("/runs?page=%C2%B2", 400),
+        ("/runs?per_page=%C2%B9", 400),
+        ("/runs/1/guards/%C2%B2.png", 404),
+        ("/runs/1/tasks/1/logs?attempt=%C2%B2", 400),
+        ("/runs/1/tasks/%D9%A1", 404),
+        ("/runs/1/tasks/1/artifacts/items?offset=%D9%A1", 400),
+        ("/runs/%EF%BC%91", 404),  # FULLWIDTH DIGIT ONE
+        ("/runs/+1", 404),
+        ("/runs/%201", 404),
+    ],
+)
+def test_unicode_digits_are_not_numbers(ui: TestClient, path: str, status: int) -> None:
+    api = ui.get("/api" + path)
+    assert api.status_code == status and api.json()["status"] == status
+    if not path.endswith(("logs?attempt=%C2%B2",)):
+        page = ui.get(path)
+        assert page.status_code == status and "<html" in page.text
+
+
+def test_whole_accepts_ascii_digits_only() -> None:
+    assert p.whole("12") == 12 and p.whole(7) == 7 and p.whole("0") == 0
+    for bad in (
+        "\u00b2",
+        "\u0661",
+        "\uff11",
+        "",
+        "-1",
+        "+1",
+        " 1",
+        "1\n",
+        "1" * 13,
+        True,
+        None,
+        1.0,
+    ):
+        assert p.whole(bad) is None, bad
+
+
+@pytest.fixture
+def writable(copied_home: Path) -> Iterator[TestClient]:
+    yield from client_for(copied_home, allow_writes=True, token=TOKEN)
+
+
+@pytest.mark.parametrize("version", ["99999999999999999999999", "\u00b2", "\u0661", "-1", "0"])
+def test_a_promotion_of_a_malformed_version_is_a_400(writable: TestClient, version: str) -> None:
+    answer = writable.post("/api/models/recs/promote", json={"version": version}, headers=BEARER)
+    assert answer.status_code == 400 and "version" in answer.json()["error"]
+    assert writable.get("/api/models/recs").json()["aliases"] == {"champion": 1}
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.text = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.text += self.format(record) + "\n"
+
+
+def test_an_unexpected_error_is_a_500_with_the_security_headers(
+    flow_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reelflow.ui import _runs
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("secret detail")
+
+    monkeypatch.setattr(_runs, "run_list", broken)
+    logged = _Records()
+    logging.getLogger("reelflow.ui").addHandler(logged)
+    try:
+        for client in client_for(flow_home):
+            page = client.get("/runs")
+            api = client.get("/api/runs")
+    finally:
+        logging.getLogger("reelflow.ui").removeHandler(logged)
+    assert page.status_code == 500 and "<html" in page.text
+    assert "secret detail" not in page.text and "secret detail" not in api.text
+    assert api.status_code == 500 and api.json()["status"] == 500
+    for answer in (page, api):
+        assert "script-src 'self'" in answer.headers["content-security-policy"]
+        assert answer.headers["x-content-type-options"] == "nosniff"
+    assert "secret detail" in logged.text and "Traceback" in logged.text
