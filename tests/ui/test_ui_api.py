@@ -64,7 +64,8 @@ def test_tasks_show_attempts_logs_and_artifact_previews(ui: TestClient) -> None:
     assert table["kind"] == "table" and len(table["rows"]) == 5 and table["offset"] == 10
     assert table["total_rows"] > 15 and "item_id" in table["columns"]
     value = ui.get("/api/runs/1/tasks/8/artifacts/test_result").json()
-    assert value["kind"] == "value" and value["repr"].startswith("{")
+    assert value["kind"] == "pickle" and value["type"] == "dict"
+    assert value["hint"] == 'Client().run(1)["choose"].task["test_result"]'
     assert "rows \u00d7" in ui.get("/runs/1/tasks/1/artifacts/log").text
 
 

@@ -104,3 +104,24 @@ def test_an_unexpected_error_is_a_500_with_the_security_headers(
         assert "script-src 'self'" in answer.headers["content-security-policy"]
         assert answer.headers["x-content-type-options"] == "nosniff"
     assert "secret detail" in logged.text and "Traceback" in logged.text
+
+
+def test_pickled_artifacts_show_how_to_load_them_and_are_never_loaded(
+    ui: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pickle
+
+    from reelflow.store import Store
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the UI unpickled an artifact")
+
+    for target, attribute in ((pickle, "loads"), (pickle, "load"), (Store, "load")):
+        monkeypatch.setattr(target, attribute, refuse)
+    second = ui.get("/api/runs/1/tasks/6/artifacts/result").json()  # a foreach's second task
+    assert second["kind"] == "pickle"
+    assert second["hint"] == 'Client().run(1)["train_candidate"].tasks[1]["result"]'
+    page = ui.get("/runs/1/tasks/6/artifacts/result")
+    assert page.status_code == 200 and "never loads pickles" in page.text
+    assert "Client().run(1)[&#34;train_candidate&#34;].tasks[1][&#34;result&#34;]" in page.text
+    assert ui.get("/runs/1/tasks/6/artifacts/result/raw").status_code == 404

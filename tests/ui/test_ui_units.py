@@ -3,6 +3,9 @@ uses), and artifact previews within their budgets."""
 
 from __future__ import annotations
 
+import pickle
+import time
+
 import numpy as np
 import pytest
 import sqlalchemy as sa
@@ -10,7 +13,7 @@ import sqlalchemy as sa
 from reelflow.store import ArtifactRecord, Store
 from reelflow.store._search import search_runs
 from reelflow.ui._graph import layout, step_status
-from reelflow.ui._preview import MAX_PICKLE_BYTES, preview
+from reelflow.ui._preview import MAX_CELL_CHARS, preview
 
 BRANCHY = {
     "order": ["start", "a", "b", "join", "fan", "body", "gather", "end"],
@@ -79,13 +82,72 @@ def _record(store: Store, value: object, name: str = "x") -> ArtifactRecord:
     return ArtifactRecord(name, saved.key, saved.encoding, saved.type_name, saved.size)
 
 
-def test_previews_of_arrays_values_html_and_large_pickles(store: Store) -> None:
+def test_previews_of_arrays_and_pickles(store: Store) -> None:
     array = preview(store, _record(store, np.arange(12, dtype=np.float64).reshape(3, 4)))
     assert (array["kind"], array["shape"], array["stats"]["max"]) == ("array", [3, 4], 11.0)
-    assert preview(store, _record(store, {"a": 1}))["repr"] == "{'a': 1}"
-    assert preview(store, _record(store, "<!DOCTYPE html><p>hi</p>"))["kind"] == "html"
-    big = preview(store, _record(store, b"\0" * (MAX_PICKLE_BYTES + 1)))
-    assert big["kind"] == "none" and "load it with the Client" in big["note"]
+    value = preview(store, _record(store, {"a": 1}), load_hint="Client().run(1)")
+    assert (value["kind"], value["type"], value["hint"]) == ("pickle", "dict", "Client().run(1)")
+    assert "never loads pickles" in value["note"]
+
+
+def test_a_pickle_bomb_is_never_loaded(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lists sharing one list, 40 deep: tiny as a pickle, 2**40 items as a repr."""
+    nested: list[object] = []
+    for _ in range(40):
+        nested = [nested, nested]
+    record = _record(store, nested)
+    assert record.size < 1000
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the UI unpickled an artifact")
+
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(Store, "load", refuse)
+    started = time.perf_counter()
+    shown = preview(store, record)
+    assert shown["kind"] == "pickle" and time.perf_counter() - started < 0.5
+
+
+def test_table_cells_are_cut_before_they_become_text(store: Store) -> None:
+    import pyarrow as pa
+
+    table = pa.table({"text": ["x" * 10_000_000], "items": [list(range(1_000_000))],
+                      "nested": [[[list(range(100))] * 100] * 100]})  # fmt: skip
+    shown = preview(store, _record(store, table))
+    text, items, nested = shown["rows"][0]
+    assert len(text) <= MAX_CELL_CHARS and text.endswith("\u2026")
+    assert len(items) <= MAX_CELL_CHARS and items.startswith("[0, 1, 2")
+    assert len(nested) <= MAX_CELL_CHARS
+
+
+def test_array_previews_read_in_memory_order_and_say_how_complex_values_are_summed(
+    store: Store,
+) -> None:
+    fortran = np.asfortranarray(np.arange(12, dtype=np.float64).reshape(3, 4))
+    shown = preview(store, _record(store, fortran))
+    assert shown["head"] == list(range(12)) and shown["stats"]["max"] == 11.0
+    complex_values = preview(store, _record(store, np.array([3 + 4j, 0 - 1j])))
+    assert complex_values["stats"]["max"] == 5.0 and "abs" in complex_values["stats_note"]
+
+
+def test_a_table_object_is_hash_checked_once(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pandas as pd
+
+    from reelflow.store import _objects
+
+    record = _record(store, pd.DataFrame({"a": range(100)}))
+    calls = []
+    real = _objects.hash_file
+
+    def counted(path: object) -> str:
+        calls.append(path)
+        return real(path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_objects, "hash_file", counted)
+    for offset in (0, 10, 20):
+        assert preview(store, record, offset=offset, limit=10)["rows"][0] == [offset]
+    assert len(calls) == 1
 
 
 @pytest.mark.parametrize("store", ["sqlite", "postgres"], indirect=True)

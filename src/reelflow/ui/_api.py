@@ -3,6 +3,8 @@ artifacts, monitor reports)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
@@ -12,7 +14,7 @@ from reelflow.store import ArtifactRecord
 from reelflow.ui import _board, _models, _monitoring, _runs
 from reelflow.ui import _params as p
 from reelflow.ui._context import UI, json_response
-from reelflow.ui._preview import inline_body, preview_from_query
+from reelflow.ui._preview import preview_from_query
 
 # Shown inline but never allowed to run scripts, load anything or reach the UI's own pages.
 SANDBOX = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -28,9 +30,11 @@ def path_run(ui: UI, request: Request) -> Run:
 
 
 def path_task(ui: UI, request: Request) -> Task:
-    """The task named by the path's ``run_id`` and ``task_id``."""
-    run = path_run(ui, request)
-    return _runs.get_task(run, p.identifier(request.path_params["task_id"], "task"))
+    """The task named by the path's ``run_id`` and ``task_id`` (read alone, not with its run's
+    other tasks: a task page polls its logs through this)."""
+    run_id = p.identifier(request.path_params["run_id"], "run")
+    task_id = p.identifier(request.path_params["task_id"], "task")
+    return _runs.get_task(ui.client, run_id, task_id)
 
 
 def path_artifact(task: Task, request: Request) -> ArtifactRecord:
@@ -80,17 +84,16 @@ def task_logs(ui: UI, request: Request) -> Response:
     return json_response(_runs.task_logs(ui.client, path_task(ui, request), number))
 
 
-def artifact(ui: UI, request: Request) -> Response:
-    record = path_artifact(path_task(ui, request), request)
-    return json_response(preview_from_query(ui.store, record, request.query_params))
-
-
-def artifact_raw(ui: UI, request: Request) -> Response:
+def artifact_preview(ui: UI, request: Request) -> tuple[Task, dict[str, Any]]:
+    """The task and the preview of the artifact the path names (rows from the query)."""
     chosen = path_task(ui, request)
-    body = inline_body(ui.store, path_artifact(chosen, request))
-    if body is None:
-        raise p.NotFound(f"artifact {request.path_params['name']!r} is not shown inline")
-    return Response(body[0], media_type=body[1], headers={"Content-Security-Policy": SANDBOX})
+    record = path_artifact(chosen, request)
+    hint = _runs.load_hint(ui.client, chosen, record.name) if record.encoding == "pickle" else None
+    return chosen, preview_from_query(ui.store, record, request.query_params, hint)
+
+
+def artifact(ui: UI, request: Request) -> Response:
+    return json_response(artifact_preview(ui, request)[1])
 
 
 def models(ui: UI, request: Request) -> Response:

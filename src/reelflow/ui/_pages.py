@@ -8,9 +8,8 @@ from starlette.responses import RedirectResponse, Response
 from reelflow.store._records import RUN_STATUSES
 from reelflow.ui import _board, _models, _monitoring, _runs
 from reelflow.ui import _params as p
-from reelflow.ui._api import path_artifact, path_run, path_task
+from reelflow.ui._api import artifact_preview, path_run, path_task
 from reelflow.ui._context import UI
-from reelflow.ui._preview import preview_from_query
 
 MAX_TASKS_SHOWN = 200  # per step on a run's page (a foreach may have thousands)
 
@@ -41,8 +40,7 @@ def task(ui: UI, request: Request) -> Response:
 
 
 def artifact(ui: UI, request: Request) -> Response:
-    chosen = path_task(ui, request)
-    shown = preview_from_query(ui.store, path_artifact(chosen, request), request.query_params)
+    chosen, shown = artifact_preview(ui, request)
     owner = _runs.run_summary(ui.client.store.metadata.get_run(chosen.record.run_id))
     return ui.page(
         request, "artifact.html", run=owner, task=_runs.task_summary(chosen.record),

@@ -2,33 +2,57 @@
 
 Tables (every ``arrow.*`` encoding) are read as Arrow and shown a page of rows at a time; arrays
 (``npy``) as shape, dtype and statistics over at most ``MAX_STAT_VALUES`` values, read through a
-memory map; sparse matrices by their shape and stored values. Only pickles the store wrote for a
-run (the object's hash checked) and at most ``MAX_PICKLE_BYTES`` large are ever loaded, to show
-their ``repr`` (capped), a string of HTML inline (in a sandboxed frame) or image bytes as an
-image. Nothing that did not come from the store is ever unpickled.
+memory map; sparse matrices by their shape and stored values. Any text shown is built with
+bounded work (strings, lists and nesting cut before they are turned into text).
+
+Pickles are never loaded: unpickling runs code, and even a pickle the store wrote can take
+unbounded time to load or to ``repr`` (149 bytes of nested shared lists take seconds). A pickled
+artifact shows its type, size and encoding and how to load it in Python.
 """
 
 from __future__ import annotations
 
 import math
+import reprlib
+import threading
 from collections.abc import Mapping
 from typing import Any
 
 from reelflow.store import ArtifactRecord, Store
 from reelflow.ui import _params as p
 
-MAX_PICKLE_BYTES = 2 * 1024 * 1024
-MAX_REPR_CHARS = 20_000
 MAX_CELL_CHARS = 200
+MAX_CELL_ITEMS = 20  # of a list in a table cell
 MAX_STAT_VALUES = 5_000_000
-MAX_INLINE_BYTES = 5 * 1024 * 1024
-_IMAGES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF8": "image/gif"}
+MAX_VERIFIED = 10_000  # object keys remembered as hash-checked
+_ARRAY_HEAD = 20
+
+
+def _short_repr() -> reprlib.Repr:
+    short = reprlib.Repr()
+    short.maxlevel = 3
+    short.maxlist = short.maxtuple = short.maxset = short.maxdict = MAX_CELL_ITEMS
+    short.maxfrozenset = short.maxdeque = short.maxarray = MAX_CELL_ITEMS
+    short.maxstring = short.maxother = short.maxlong = MAX_CELL_CHARS
+    return short
+
+
+_SHORT = _short_repr()
+_verified: set[tuple[str, str]] = set()
+_verified_lock = threading.Lock()
 
 
 def preview(
-    store: Store, record: ArtifactRecord, *, offset: int = 0, limit: int = 50
+    store: Store,
+    record: ArtifactRecord,
+    *,
+    offset: int = 0,
+    limit: int = 50,
+    load_hint: str | None = None,
 ) -> dict[str, Any]:
-    """What the UI shows of an artifact: ``kind`` says which of the other keys are set."""
+    """What the UI shows of an artifact: ``kind`` says which of the other keys are set.
+
+    ``load_hint`` is the Python that loads the artifact (shown for pickles)."""
     base = {"name": record.name, "type": record.type_name, "encoding": record.encoding,
             "size": record.size}  # fmt: skip
     if record.encoding.startswith("arrow."):
@@ -38,95 +62,103 @@ def preview(
     if record.encoding == "npz.sparse":
         return {**base, "kind": "sparse", "note": "a sparse matrix; load it with the Client"}
     if record.encoding == "pickle":
-        return {**base, **_pickled(store, record)}
+        note = f"a pickled {record.type_name}: the UI never loads pickles; load it in Python"
+        return {**base, "kind": "pickle", "note": note, "hint": load_hint}
     return {**base, "kind": "none", "note": f"no preview for encoding {record.encoding}"}
 
 
 def preview_from_query(
-    store: Store, record: ArtifactRecord, query: Mapping[str, str]
+    store: Store, record: ArtifactRecord, query: Mapping[str, str], load_hint: str | None = None
 ) -> dict[str, Any]:
     """``preview`` with the rows asked for by ``offset`` and ``limit`` in ``query``."""
     p.only_known(query, {"offset", "limit"})
     offset = p.integer(query.get("offset"), "offset", default=0, low=0, high=10**12)
     limit = p.integer(query.get("limit"), "limit", default=50, low=1, high=p.MAX_PAGE_SIZE)
-    return preview(store, record, offset=offset, limit=limit)
+    return preview(store, record, offset=offset, limit=limit, load_hint=load_hint)
 
 
-def inline_body(store: Store, record: ArtifactRecord) -> tuple[bytes, str] | None:
-    """The bytes and media type of an artifact shown inline (HTML text or image bytes)."""
-    if record.encoding != "pickle" or record.size > MAX_INLINE_BYTES:
-        return None
-    value = store.load(record)
-    if isinstance(value, str) and _looks_like_html(value):
-        return value.encode("utf-8"), "text/html; charset=utf-8"
-    if isinstance(value, bytes | bytearray):
-        media = _image_type(bytes(value))
-        if media is not None:
-            return bytes(value), media
-    return None
+def load_hint(run_id: int, step: str, index: int | None, name: str) -> str:
+    """The line of Python that loads an artifact (``index``: the task's place in a foreach)."""
+    task = "task" if index is None else f"tasks[{index}]"
+    return f"Client().run({run_id})[{_quoted(step)}].{task}[{_quoted(name)}]"
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _local_path(store: Store, key: str) -> Any:
+    """The object's file, its hash checked once per process (objects never change)."""
+    objects = store.objects
+    seen = (f"{type(objects).__name__}:{getattr(objects, 'root', '')}", key)
+    if seen in _verified:
+        return objects.local_path(key, verify=False)
+    path = objects.local_path(key)
+    with _verified_lock:
+        if len(_verified) >= MAX_VERIFIED:
+            _verified.clear()
+        _verified.add(seen)
+    return path
 
 
 def _table(store: Store, record: ArtifactRecord, offset: int, limit: int) -> dict[str, Any]:
     import pyarrow as pa
 
-    path = store.objects.local_path(record.key)
+    path = _local_path(store, record.key)
     whole = pa.ipc.open_file(pa.memory_map(str(path))).read_all()  # mapped, not copied
     rows = whole.num_rows
     table = whole.slice(offset, limit)
     columns = [f.name for f in table.schema]
     types = [str(f.type) for f in table.schema]
-    data = [[_cell(v) for v in row.values()] for row in table.to_pylist()]
+    cut = [_bounded(table.column(i)) for i in range(table.num_columns)]
+    data = [list(row) for row in zip(*(column.to_pylist() for column in cut), strict=True)]
+    data = [[_cell(v) for v in row] for row in data]
     return {"kind": "table", "columns": columns, "types": types, "rows": data,
             "total_rows": rows, "offset": offset, "limit": limit}  # fmt: skip
+
+
+def _bounded(column: Any) -> Any:
+    """A column with its long strings, binaries and lists cut before any becomes Python."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = column.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return pc.utf8_slice_codeunits(column, 0, MAX_CELL_CHARS + 1)
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        return pc.binary_slice(column, 0, MAX_CELL_CHARS + 1)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return pc.list_slice(column, 0, MAX_CELL_ITEMS + 1)
+    return column
 
 
 def _array(store: Store, record: ArtifactRecord) -> dict[str, Any]:
     import numpy as np
 
-    path = store.objects.local_path(record.key)
+    path = _local_path(store, record.key)
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError:  # an empty array cannot be memory-mapped
         array = np.load(path, allow_pickle=False)
-    flat = array.reshape(-1)[:MAX_STAT_VALUES]
+    flat = array.ravel(order="K")[:MAX_STAT_VALUES]  # a view, whatever the memory order
     stats: dict[str, Any] = {}
+    note = None
     if flat.size and (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-        values = flat.astype(np.float64)
+        if np.iscomplexobj(flat):
+            values = np.abs(flat).astype(np.float64)
+            note = "complex values: the statistics are of their magnitude (abs)"
+        else:
+            values = flat.astype(np.float64)
         finite = values[np.isfinite(values)]
         stats = {"min": _num(finite.min()) if finite.size else None,
                  "max": _num(finite.max()) if finite.size else None,
                  "mean": _num(finite.mean()) if finite.size else None,
                  "std": _num(finite.std()) if finite.size else None,
                  "nan": int(np.isnan(values).sum())}  # fmt: skip
-    head = [_cell(v) for v in flat[:20].tolist()]
+    head = [_cell(v) for v in array.flat[:_ARRAY_HEAD].tolist()]  # reads 20 values, C order
     return {"kind": "array", "shape": list(array.shape), "dtype": str(array.dtype),
-            "stats": stats, "stats_over": int(flat.size), "head": head}  # fmt: skip
-
-
-def _pickled(store: Store, record: ArtifactRecord) -> dict[str, Any]:
-    if record.size > MAX_PICKLE_BYTES:
-        note = f"a pickled {record.type_name} of {record.size:,} bytes (previews load at most "
-        return {"kind": "none", "note": f"{note}{MAX_PICKLE_BYTES:,}); load it with the Client"}
-    try:
-        value = store.load(record)
-    except Exception as exc:  # e.g. its class's module is not importable here
-        return {"kind": "none", "note": f"cannot be loaded here: {type(exc).__name__}: {exc}"}
-    if isinstance(value, str) and _looks_like_html(value):
-        return {"kind": "html"}
-    if isinstance(value, bytes | bytearray) and _image_type(bytes(value)):
-        return {"kind": "image"}
-    text = repr(value)
-    cut = len(text) > MAX_REPR_CHARS
-    return {"kind": "value", "repr": text[:MAX_REPR_CHARS], "truncated": cut}
-
-
-def _looks_like_html(text: str) -> bool:
-    head = text[:200].lstrip().lower()
-    return head.startswith(("<!doctype html", "<html"))
-
-
-def _image_type(data: bytes) -> str | None:
-    return next((media for magic, media in _IMAGES.items() if data.startswith(magic)), None)
+            "stats": stats, "stats_over": int(flat.size), "stats_note": note,
+            "head": head}  # fmt: skip
 
 
 def _num(value: Any) -> float:
@@ -135,10 +167,14 @@ def _num(value: Any) -> float:
 
 
 def _cell(value: Any) -> Any:
-    """A JSON-friendly cell: numbers and booleans as they are, anything else as capped text."""
-    if value is None or isinstance(value, bool | int):
+    """A JSON-friendly cell: numbers and booleans as they are, anything else as capped text
+    (made by ``reprlib``, which stops at a depth, a number of items and a length)."""
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, int):
+        return value if abs(value) < 2**63 else _SHORT.repr(value)
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
-    text = str(value)
+    nested = isinstance(value, list | tuple | dict | set)
+    text = _SHORT.repr(value) if nested else str(value)
     return text if len(text) <= MAX_CELL_CHARS else text[: MAX_CELL_CHARS - 1] + "…"

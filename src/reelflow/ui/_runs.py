@@ -15,6 +15,7 @@ from reelflow.store import RUNNING, RunRecord, TaskRecord
 from reelflow.store._guards import result_fields
 from reelflow.store._search import search_runs
 from reelflow.ui import _params as p
+from reelflow.ui import _preview
 from reelflow.ui._graph import Layout, layout
 from reelflow.ui._params import NotFound
 
@@ -74,12 +75,23 @@ def get_run(client: Client, run_id: int) -> Run:
         raise NotFound(f"no run {run_id} in this store") from None
 
 
-def get_task(run: Run, task_id: int) -> Task:
-    for step in run.steps():
-        for task in step.tasks:
-            if task.id == task_id:
-                return task
-    raise NotFound(f"run {run.id} has no task {task_id}")
+def get_task(client: Client, run_id: int, task_id: int) -> Task:
+    """Task ``task_id`` of run ``run_id``, read by itself (one query, not the run's tasks)."""
+    try:
+        record = client.store.metadata.get_task(task_id)
+    except ArtifactNotFoundError:
+        record = None
+    if record is None or record.run_id != run_id:
+        get_run(client, run_id)  # no such run: say that
+        raise NotFound(f"run {run_id} has no task {task_id}")
+    return Task(client.store, record)
+
+
+def load_hint(client: Client, task: Task, name: str) -> str:
+    """The Python that loads artifact ``name`` of ``task`` (``.tasks[i]`` in a foreach)."""
+    siblings = [t.id for t in client.store.metadata.list_tasks(task.record.run_id, task.step)]
+    index = siblings.index(task.id) if len(siblings) > 1 and task.id in siblings else None
+    return _preview.load_hint(task.record.run_id, task.step, index, name)
 
 
 def run_detail(run: Run) -> dict[str, Any]:
