@@ -125,3 +125,59 @@ def test_pickled_artifacts_show_how_to_load_them_and_are_never_loaded(
     assert page.status_code == 200 and "never loads pickles" in page.text
     assert "Client().run(1)[&#34;train_candidate&#34;].tasks[1][&#34;result&#34;]" in page.text
     assert ui.get("/runs/1/tasks/6/artifacts/result/raw").status_code == 404
+
+
+CHUNK = b"tag=" + b"x" * (16 * 1024 - 4)
+
+
+def _post(app: object, path: str, headers: dict[str, str], chunks: int) -> tuple[int, int]:
+    """POST ``chunks`` pieces of 16 KB to ``app`` over ASGI; the status and how many pieces
+    the app read."""
+    import asyncio
+
+    read = 0
+    status = 0
+
+    async def receive() -> dict[str, object]:
+        nonlocal read
+        read += 1
+        return {"type": "http.request", "body": CHUNK, "more_body": read < chunks}
+
+    async def send(message: dict[str, object]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = int(message["status"])  # type: ignore[call-overload]
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+        "root_path": "", "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8080),
+        "headers": [(b"host", b"127.0.0.1")]
+        + [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+    }  # fmt: skip
+    asyncio.run(app(scope, receive, send))  # type: ignore[operator]
+    return status, read
+
+
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
+def test_writes_are_refused_before_the_body_is_read(flow_home: Path, copied_home: Path) -> None:
+    from reelflow.store import Store
+    from reelflow.ui import create_app
+
+    stores = [Store.open(flow_home, create=False), Store.open(copied_home, create=False)]
+    read_only = create_app(stores[0])
+    assert _post(read_only, "/api/runs/1/tags", FORM, chunks=1000) == (403, 0)
+    writable = create_app(stores[1], allow_writes=True, token=TOKEN)
+    wrong = {**FORM, "authorization": "Bearer wrong"}
+    assert _post(writable, "/api/runs/1/tags", wrong, chunks=1000) == (401, 0)
+    declared = {**BEARER, **FORM, "content-length": str(10**9)}
+    assert _post(writable, "/api/runs/1/tags", declared, chunks=1000) == (413, 0)
+    status, read = _post(writable, "/api/runs/1/tags", {**BEARER, **FORM}, chunks=1000)
+    assert status == 413 and read <= 5  # streamed, stopped past 64 KB
+    status, read = _post(writable, "/runs/1/tags", FORM, chunks=1000)  # the form's token
+    assert status == 413 and read <= 5
+    assert _post(writable, "/api/runs/1/tags", {**FORM, "content-length": "1e3"}, 1)[0] == 400
+    for store in stores:
+        store.metadata.close()

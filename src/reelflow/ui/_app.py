@@ -72,8 +72,15 @@ def _routes(ui: UI) -> list[Route | Mount]:
 
     def post(path: str, action: Callable[[UI, Request, dict[str, str]], Response]) -> Route:
         async def endpoint(request: Request) -> Response:
+            # Refuse what can be refused from the headers before reading the body: a read-only
+            # UI, a wrong bearer token, a declared length over the limit.
+            _writes.check_writable(ui)
+            token = _writes.bearer(request)
+            if token is not None:
+                _writes.check_token(ui, token)
             form = await _form(request)
-            _writes.authorize(ui, request, form)
+            if token is None:
+                _writes.check_token(ui, form.get("token"))
             return await run_in_threadpool(action, ui, request, form)
 
         return Route(path, endpoint, methods=["POST"])
@@ -156,10 +163,10 @@ def _known_model(ui: UI, request: Request) -> str:
 
 async def _form(request: Request) -> dict[str, str]:
     """The fields of a form post (URL-encoded) or of a JSON object body, as text."""
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise p.BadRequest(413, f"the body is over {MAX_BODY_BYTES:,} bytes")
     kind = request.headers.get("content-type", "").split(";")[0].strip()
+    if kind not in ("application/json", "application/x-www-form-urlencoded", ""):
+        raise p.BadRequest(415, "send a URL-encoded form or a JSON object")
+    body = await _body(request)
     if kind == "application/json":
         try:
             fields = orjson.loads(body) if body else {}
@@ -168,9 +175,27 @@ async def _form(request: Request) -> dict[str, str]:
         if not isinstance(fields, dict):
             raise p.BadRequest(400, "the body must be a JSON object")
         return {str(k): str(v) for k, v in fields.items() if v is not None}
-    if kind in ("application/x-www-form-urlencoded", ""):
-        return dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
-    raise p.BadRequest(415, "send a URL-encoded form or a JSON object")
+    return dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+
+
+async def _body(request: Request) -> bytes:
+    """The request's body, read only up to ``MAX_BODY_BYTES`` (413 past it, or when the
+    declared Content-Length says so, before anything is read)."""
+    too_big = p.BadRequest(413, f"the body is over {MAX_BODY_BYTES:,} bytes")
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        length = p.whole(declared.strip())
+        if length is None:
+            raise p.BadRequest(400, "the Content-Length header is not a number")
+        if length > MAX_BODY_BYTES:
+            raise too_big
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 # --- errors and headers ---------------------------------------------------------------------

@@ -27,15 +27,25 @@ def ui_token() -> str | None:
     return token or None
 
 
-def authorize(ui: UI, request: Request, form: dict[str, str]) -> None:
-    """Refuse a write unless writes are on and the request carries the token."""
+def check_writable(ui: UI) -> None:
+    """Refuse a write (403) unless writes are on and a token is configured: decided from the
+    UI's settings alone, before a byte of the request's body is read."""
     if not ui.allow_writes:
         raise BadRequest(403, "this UI is read-only; start it with 'reelflow ui --allow-writes'")
     if ui.token is None:
         raise BadRequest(403, f"writes need a token: set {TOKEN_ENV} before 'reelflow ui'")
+
+
+def bearer(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer`` header (None without one)."""
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    given = value.strip() if scheme.lower() == "bearer" else form.get("token", "")
-    if not given or not hmac.compare_digest(given.encode(), ui.token.encode()):
+    return value.strip() if scheme.lower() == "bearer" else None
+
+
+def check_token(ui: UI, given: str | None) -> None:
+    """Refuse a write (401) whose token, from the header or the form, is not the UI's."""
+    expected = ui.token or ""
+    if not given or not expected or not hmac.compare_digest(given.encode(), expected.encode()):
         raise BadRequest(401, "a write needs the UI's token (Authorization: Bearer, or the form)")
 
 
