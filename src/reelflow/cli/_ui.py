@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import socket
+from collections.abc import Sequence
 
 import click
 
@@ -17,13 +20,25 @@ from reelflow.cli._app import cli
     is_flag=True,
     help="Offer tagging runs, promoting and rolling back (each needs REELFLOW_UI_TOKEN).",
 )
-def ui(host: str, port: int, allow_writes: bool) -> None:
+@click.option(
+    "--allowed-host",
+    "allowed_host",
+    multiple=True,
+    metavar="NAME",
+    help="Also answer requests addressed to NAME (a host name or address; repeatable). The "
+    "loopback names and the address listened on are always answered.",
+)
+def ui(host: str, port: int, allow_writes: bool, allowed_host: tuple[str, ...]) -> None:
     """Serve a web UI of the store: runs and their graphs, tasks, logs and artifacts, guard
     results with their plots, the registry's models and history, the leaderboard, monitoring.
 
-    It listens on 127.0.0.1 by default and answers only requests addressed to a loopback name
-    then. It is read-only by default: with --allow-writes, a run can be tagged and a model
-    promoted (through the default gates) or rolled back, each request carrying the token set in
+    It listens on 127.0.0.1 by default. It answers only requests addressed (the Host header) to
+    a loopback name, to the address it listens on (and this machine's name when it listens on
+    every address, 0.0.0.0 or ::) or to a name given with --allowed-host, so a web page
+    elsewhere cannot reach it through DNS rebinding.
+
+    It is read-only by default: with --allow-writes, a run can be tagged and a model promoted
+    (through the default gates) or rolled back, each request carrying the token set in
     REELFLOW_UI_TOKEN (without it, writes are refused). JSON endpoints live under /api.
     """
     import uvicorn
@@ -37,19 +52,48 @@ def ui(host: str, port: int, allow_writes: bool) -> None:
     token = ui_token()
     if allow_writes and token is None:
         click.echo(f"warning: --allow-writes without {TOKEN_ENV} set: writes are refused", err=True)
-    app = create_app(
-        store, allow_writes=allow_writes, token=token, allowed_hosts=_allowed_hosts(host)
-    )
+    names = _allowed_hosts(host, allowed_host)
+    app = create_app(store, allow_writes=allow_writes, token=token, allowed_hosts=names)
     mode = "writes allowed (token required)" if allow_writes and token else "read-only"
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"reelflow ui on http://{shown}:{port} ({mode}); Ctrl-C stops it", err=True)
+    click.echo(f"answering requests addressed to: {', '.join(names)}", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 
-def _allowed_hosts(host: str) -> list[str] | None:
-    """Loopback names when bound to loopback (against DNS rebinding); any name otherwise."""
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+WILDCARDS = ("0.0.0.0", "::", "")
+
+
+def _allowed_hosts(host: str, extra: Sequence[str] = ()) -> list[str]:
+    """The Host header names the UI answers: the loopback names, the address it listens on,
+    for a wildcard address this machine's names and addresses, and ``extra``. Never any name:
+    a page elsewhere could then reach the UI through DNS rebinding."""
+    names = [*LOOPBACK_NAMES, _host_name(host)]
+    if host in WILDCARDS:
+        names += [_host_name(n) for n in _machine_names()]
+    for name in extra:
+        if not name or "*" in name or "/" in name or " " in name:
+            raise click.BadParameter(
+                f"{name!r} is not a host name or address", param_hint="--allowed-host"
+            )
+        names.append(_host_name(name))
+    return list(dict.fromkeys(n for n in names if n))
+
+
+def _host_name(name: str) -> str:
+    """``name`` as a Host header carries it: lower case, an IPv6 address in brackets."""
+    name = name.strip().lower()
     try:
-        loopback = ipaddress.ip_address(host).is_loopback
+        return f"[{name}]" if ipaddress.ip_address(name).version == 6 else name
     except ValueError:
-        loopback = host == "localhost"
-    return ["127.0.0.1", "localhost", "::1", "[::1]"] if loopback else None
+        return name
+
+
+def _machine_names() -> list[str]:
+    """This machine's host name, fully qualified name and their addresses (best effort)."""
+    hostname = socket.gethostname()
+    names = [hostname, socket.getfqdn()]
+    with contextlib.suppress(OSError):
+        names += [str(info[4][0]) for info in socket.getaddrinfo(hostname, None)]
+    return [n.split("%")[0] for n in names]  # no IPv6 zone: a Host header cannot carry one

@@ -32,7 +32,7 @@ _PAGE_CSP = (
     "frame-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'self'"
 )
 MAX_BODY_BYTES = 64 * 1024
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
 
 def create_app(
@@ -40,16 +40,19 @@ def create_app(
     *,
     allow_writes: bool = False,
     token: str | None = None,
-    allowed_hosts: Sequence[str] | None = LOOPBACK_HOSTS,
+    allowed_hosts: Sequence[str] = LOOPBACK_HOSTS,
 ) -> Starlette:
     """The UI over ``store``: read-only unless ``allow_writes`` and a ``token`` are given.
 
-    ``allowed_hosts`` are the Host headers answered (loopback names by default, so a web page
-    elsewhere cannot reach a UI on this machine through DNS rebinding); None answers any.
+    ``allowed_hosts`` are the Host headers answered (loopback names by default; an IPv6 address
+    in brackets), so a web page elsewhere cannot reach the UI through DNS rebinding. The check
+    cannot be turned off: a wildcard is refused.
     """
+    if isinstance(allowed_hosts, str) or not allowed_hosts or "*" in allowed_hosts:
+        raise ValueError("allowed_hosts must name the hosts answered (no '*')")
     ui = UI(store, allow_writes=allow_writes, token=token)
     middleware = [
-        Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts or ["*"])),
+        Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)),
         Middleware(BaseHTTPMiddleware, dispatch=partial(_security_headers, ui)),
     ]
     return Starlette(
