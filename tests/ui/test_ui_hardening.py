@@ -127,6 +127,7 @@ def test_pickled_artifacts_show_how_to_load_them_and_are_never_loaded(
     assert ui.get("/runs/1/tasks/6/artifacts/result/raw").status_code == 404
 
 
+FLOWS = Path(__file__).resolve().parent / "flows"
 CHUNK = b"tag=" + b"x" * (16 * 1024 - 4)
 
 
@@ -181,3 +182,55 @@ def test_writes_are_refused_before_the_body_is_read(flow_home: Path, copied_home
     assert _post(writable, "/api/runs/1/tags", {**FORM, "content-length": "1e3"}, 1)[0] == 400
     for store in stores:
         store.metadata.close()
+
+
+def test_a_killed_runs_unfinished_attempts_show_as_interrupted(copied_home: Path) -> None:
+    """The scheduler and its workers killed with SIGKILL leave the run, its tasks and attempts
+    marked running in the store; the UI shows them interrupted and stops following them."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    shutil.copy(FLOWS / "ticking.py", copied_home / "ticking.py")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REELFLOW_")}
+    flow = subprocess.Popen(
+        [sys.executable, "-m", "reelflow", "run", "ticking.py", "--plain"], cwd=copied_home,
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        for client in client_for(copied_home):
+            deadline = time.monotonic() + 60
+            while not [t for t in _tasks(client, 4) if t["step"] == "tick"]:
+                assert time.monotonic() < deadline, "the flow did not reach its tick step"
+                time.sleep(0.2)
+            time.sleep(1.0)  # an attempt has printed
+    finally:
+        os.killpg(flow.pid, signal.SIGKILL)  # the scheduler and its workers, as kill -9 does
+        flow.wait(10)
+    for client in client_for(copied_home):
+        run = client.get("/api/runs/4").json()
+        assert run["status"] == "interrupted"
+        ticks = [t for t in _tasks(client, 4) if t["step"] == "tick"]
+        assert ticks and {t["status"] for t in ticks} == {"interrupted"}
+        status = client.get("/api/runs/4/status").json()
+        assert status["running"] is False and status["nodes"]["tick"]["status"] == "interrupted"
+        assert "running" not in {t["status"] for t in status["tasks"]}
+        task = client.get(f"/api/runs/4/tasks/{ticks[0]['id']}").json()
+        assert [a["status"] for a in task["attempts"]] == ["interrupted"]
+        logs = client.get(f"/api/runs/4/tasks/{ticks[0]['id']}/logs").json()
+        assert logs["running"] is False and logs["status"] == "interrupted"
+        assert "tick" in logs["stdout"]  # what it printed before it was killed
+        page = client.get(f"/runs/4/tasks/{ticks[0]['id']}").text
+        assert "data-poll" not in page and 'class="status interrupted"' in page
+        assert 'class="status running"' not in page
+        assert "data-poll" not in client.get("/runs/4").text
+
+
+def _tasks(client: TestClient, run_id: int) -> list[dict[str, object]]:
+    answer = client.get(f"/api/runs/{run_id}")
+    if answer.status_code != 200:
+        return []
+    return [t for step in answer.json()["steps"] for t in step["tasks"]]

@@ -10,7 +10,7 @@ from starlette.responses import FileResponse, Response
 
 from reelflow.flow._client import Run, Task
 from reelflow.guards._report import plot_png
-from reelflow.store import ArtifactRecord
+from reelflow.store import ArtifactRecord, RunRecord
 from reelflow.ui import _board, _models, _monitoring, _runs
 from reelflow.ui import _params as p
 from reelflow.ui._context import UI, json_response
@@ -29,9 +29,9 @@ def path_run(ui: UI, request: Request) -> Run:
     return _runs.get_run(ui.client, p.identifier(request.path_params["run_id"], "run"))
 
 
-def path_task(ui: UI, request: Request) -> Task:
-    """The task named by the path's ``run_id`` and ``task_id`` (read alone, not with its run's
-    other tasks: a task page polls its logs through this)."""
+def path_task(ui: UI, request: Request) -> tuple[Task, RunRecord]:
+    """The task named by the path's ``run_id`` and ``task_id``, and its run's record (read
+    alone, not with the run's other tasks: a task page polls its logs through this)."""
     run_id = p.identifier(request.path_params["run_id"], "run")
     task_id = p.identifier(request.path_params["task_id"], "task")
     return _runs.get_task(ui.client, run_id, task_id)
@@ -46,7 +46,8 @@ def path_artifact(task: Task, request: Request) -> ArtifactRecord:
 
 
 def run(ui: UI, request: Request) -> Response:
-    return json_response(_runs.run_detail(path_run(ui, request)))
+    found = path_run(ui, request)
+    return json_response(_runs.run_detail(found, _runs.run_guards(found)))
 
 
 def run_status(ui: UI, request: Request) -> Response:
@@ -73,7 +74,8 @@ def guard_plot(ui: UI, request: Request) -> Response:
 
 
 def task(ui: UI, request: Request) -> Response:
-    return json_response(_runs.task_detail(path_task(ui, request)))
+    chosen, owner = path_task(ui, request)
+    return json_response(_runs.task_detail(chosen, owner.status))
 
 
 def task_logs(ui: UI, request: Request) -> Response:
@@ -81,19 +83,21 @@ def task_logs(ui: UI, request: Request) -> Response:
     p.only_known(query, {"attempt"})
     attempt = query.get("attempt")
     number = None if not attempt else p.integer(attempt, "attempt", default=0, low=0, high=10**6)
-    return json_response(_runs.task_logs(ui.client, path_task(ui, request), number))
+    chosen, owner = path_task(ui, request)
+    return json_response(_runs.task_logs(ui.client, chosen, number, owner.status))
 
 
-def artifact_preview(ui: UI, request: Request) -> tuple[Task, dict[str, Any]]:
-    """The task and the preview of the artifact the path names (rows from the query)."""
-    chosen = path_task(ui, request)
+def artifact_preview(ui: UI, request: Request) -> tuple[Task, RunRecord, dict[str, Any]]:
+    """The task, its run and the preview of the artifact the path names (rows from the
+    query)."""
+    chosen, owner = path_task(ui, request)
     record = path_artifact(chosen, request)
     hint = _runs.load_hint(ui.client, chosen, record.name) if record.encoding == "pickle" else None
-    return chosen, preview_from_query(ui.store, record, request.query_params, hint)
+    return chosen, owner, preview_from_query(ui.store, record, request.query_params, hint)
 
 
 def artifact(ui: UI, request: Request) -> Response:
-    return json_response(artifact_preview(ui, request)[1])
+    return json_response(artifact_preview(ui, request)[2])
 
 
 def models(ui: UI, request: Request) -> Response:

@@ -22,29 +22,31 @@ def runs(ui: UI, request: Request) -> Response:
 
 def run(ui: UI, request: Request) -> Response:
     found = path_run(ui, request)
+    guards = _runs.run_guards(found)
     return ui.page(
         request,
         "run.html",
-        run=_runs.run_detail(found),
+        run=_runs.run_detail(found, guards),
         graph=_runs.run_graph(found),
-        guards=_runs.run_guards(found),
+        guards=guards,
         max_tasks=MAX_TASKS_SHOWN,
     )
 
 
 def task(ui: UI, request: Request) -> Response:
-    chosen = path_task(ui, request)
-    logs = _runs.task_logs(ui.client, chosen, None)
-    owner = _runs.run_summary(ui.client.store.metadata.get_run(chosen.record.run_id))
-    return ui.page(request, "task.html", run=owner, task=_runs.task_detail(chosen), logs=logs)
+    chosen, owner = path_task(ui, request)
+    logs = _runs.task_logs(ui.client, chosen, None, owner.status)
+    return ui.page(
+        request, "task.html", run=_runs.run_summary(owner),
+        task=_runs.task_detail(chosen, owner.status), logs=logs,
+    )  # fmt: skip
 
 
 def artifact(ui: UI, request: Request) -> Response:
-    chosen, shown = artifact_preview(ui, request)
-    owner = _runs.run_summary(ui.client.store.metadata.get_run(chosen.record.run_id))
+    chosen, owner, shown = artifact_preview(ui, request)
     return ui.page(
-        request, "artifact.html", run=owner, task=_runs.task_summary(chosen.record),
-        artifact=shown,
+        request, "artifact.html", run=_runs.run_summary(owner),
+        task=_runs.task_summary(chosen.record, owner.status), artifact=shown,
     )  # fmt: skip
 
 

@@ -11,7 +11,7 @@ from reelflow._errors import ArtifactNotFoundError
 from reelflow.flow import Client
 from reelflow.flow._client import Run, Task
 from reelflow.guards import GuardResult
-from reelflow.store import RUNNING, RunRecord, TaskRecord
+from reelflow.store import INTERRUPTED, RUNNING, RunRecord, TaskRecord
 from reelflow.store._guards import result_fields
 from reelflow.store._search import search_runs
 from reelflow.ui import _params as p
@@ -75,16 +75,23 @@ def get_run(client: Client, run_id: int) -> Run:
         raise NotFound(f"no run {run_id} in this store") from None
 
 
-def get_task(client: Client, run_id: int, task_id: int) -> Task:
-    """Task ``task_id`` of run ``run_id``, read by itself (one query, not the run's tasks)."""
+def get_task(client: Client, run_id: int, task_id: int) -> tuple[Task, RunRecord]:
+    """Task ``task_id`` of run ``run_id`` and the run's record, each read by itself (not the
+    run's other tasks: a task page polls its logs through this)."""
     try:
         record = client.store.metadata.get_task(task_id)
     except ArtifactNotFoundError:
         record = None
+    owner = get_run(client, run_id).record  # no such run: say that first
     if record is None or record.run_id != run_id:
-        get_run(client, run_id)  # no such run: say that
         raise NotFound(f"run {run_id} has no task {task_id}")
-    return Task(client.store, record)
+    return Task(client.store, record), owner
+
+
+def shown_status(status: str, run_status: str) -> str:
+    """A task's or attempt's status as the UI shows it: one still marked running in a run that
+    ended (a scheduler killed with kill -9 leaves them so) is shown as interrupted."""
+    return INTERRUPTED if status == RUNNING and run_status != RUNNING else status
 
 
 def load_hint(client: Client, task: Task, name: str) -> str:
@@ -94,19 +101,21 @@ def load_hint(client: Client, task: Task, name: str) -> str:
     return _preview.load_hint(task.record.run_id, task.step, index, name)
 
 
-def run_detail(run: Run) -> dict[str, Any]:
-    """The run, its steps with their tasks, and a count of its guard results by status."""
+def run_detail(run: Run, guards: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run, its steps with their tasks, and a count of its guard results (``run_guards``)
+    by status."""
     steps = [
-        {"name": step.name, "tasks": [task_summary(t.record) for t in step.tasks]}
+        {"name": step.name, "tasks": [task_summary(t.record, run.status) for t in step.tasks]}
         for step in run.steps()
     ]
-    guards = run.guard_results
-    counts = {s: sum(_guard_status(g) == s for g in guards) for s in _GUARD_ORDER}
+    counts = {s: sum(g["status"] == s for g in guards) for s in _GUARD_ORDER}
     return {**run_summary(run.record), "steps": steps, "guards": counts}
 
 
 def run_graph(run: Run) -> Layout:
-    statuses = {step.name: [t.status for t in step.tasks] for step in run.steps()}
+    statuses = {
+        step.name: [shown_status(t.status, run.status) for t in step.tasks] for step in run.steps()
+    }
     return layout(run.record.graph, statuses)
 
 
@@ -120,16 +129,16 @@ def run_status(run: Run) -> dict[str, Any]:
         "duration": run.duration,
         "running": run.status == RUNNING,
         "nodes": {n.name: {"status": n.status, "tasks": n.tasks} for n in graph.nodes},
-        "tasks": [task_summary(t.record) for step in run.steps() for t in step.tasks],
+        "tasks": [task_summary(t.record, run.status) for step in run.steps() for t in step.tasks],
     }
 
 
-def task_summary(record: TaskRecord) -> dict[str, Any]:
+def task_summary(record: TaskRecord, run_status: str) -> dict[str, Any]:
     return {
         "id": record.id,
         "step": record.step,
         "branch": record.branch,
-        "status": record.status,
+        "status": shown_status(record.status, run_status),
         "attempts": record.attempts,
         "started_at": record.started_at,
         "finished_at": record.finished_at,
@@ -139,11 +148,11 @@ def task_summary(record: TaskRecord) -> dict[str, Any]:
     }
 
 
-def task_detail(task: Task) -> dict[str, Any]:
+def task_detail(task: Task, run_status: str) -> dict[str, Any]:
     attempts = [
         {
             "attempt": a.attempt,
-            "status": a.status,
+            "status": shown_status(a.status, run_status),
             "started_at": a.started_at,
             "finished_at": a.finished_at,
             "error_type": a.error_type,
@@ -162,27 +171,30 @@ def task_detail(task: Task) -> dict[str, Any]:
         }
         for a in task.artifacts.values()
     ]
-    return {**task_summary(task.record), "run_id": task.record.run_id, "attempts": attempts,
-            "artifacts": artifacts}  # fmt: skip
+    return {**task_summary(task.record, run_status), "run_id": task.record.run_id,
+            "attempts": attempts, "artifacts": artifacts}  # fmt: skip
 
 
-def task_logs(client: Client, task: Task, attempt: int | None) -> dict[str, Any]:
+def task_logs(client: Client, task: Task, attempt: int | None, run_status: str) -> dict[str, Any]:
     """The tail of each log of an attempt (the last one by default): from the store once the
-    attempt ended, from the files the worker is writing while it runs (local runs)."""
+    attempt ended, from the files the worker is writing while it runs (local runs), and what
+    was written of them when the run ended without ending the attempt."""
     tries = task.attempts()
     if not tries:
-        return {"attempt": None, "running": False, "stdout": "", "stderr": "", "truncated": False}
+        return {"attempt": None, "status": None, "running": False, "stdout": "", "stderr": "",
+                "truncated": False}  # fmt: skip
     chosen = (
         tries[-1] if attempt is None else next((a for a in tries if a.attempt == attempt), None)
     )
     if chosen is None:
         raise NotFound(f"task {task.id} has no attempt {attempt}")
-    running = chosen.status == RUNNING and chosen.stdout_key is None
+    unfinished = chosen.status == RUNNING and chosen.stdout_key is None
+    running = unfinished and run_status == RUNNING
     texts, cut = {}, False
     for stream, key in (("stdout", chosen.stdout_key), ("stderr", chosen.stderr_key)):
         if key is not None:
             data = client.store.objects.read_bytes(key)
-        elif running:
+        elif unfinished:
             suffix = "out" if stream == "stdout" else "err"
             name = f"{task.id}.{chosen.attempt}.{suffix}"
             data = _tail(client.store.config.home / "running" / str(task.record.run_id) / name)
@@ -190,7 +202,9 @@ def task_logs(client: Client, task: Task, attempt: int | None) -> dict[str, Any]
             data = b""
         cut = cut or len(data) > MAX_LOG_BYTES
         texts[stream] = data[-MAX_LOG_BYTES:].decode("utf-8", errors="replace")
-    return {"attempt": chosen.attempt, "running": running, **texts, "truncated": cut}
+    status = shown_status(chosen.status, run_status)
+    return {"attempt": chosen.attempt, "status": status, "running": running, **texts,
+            "truncated": cut}  # fmt: skip
 
 
 def _tail(path: Path) -> bytes:
@@ -205,7 +219,8 @@ def _tail(path: Path) -> bytes:
 
 
 def run_guards(run: Run) -> list[dict[str, Any]]:
-    """The run's guard results, failures first then warnings, each with its plot's kind."""
+    """The run's guard results (one query), failures first then warnings, each with its
+    plot's kind."""
     rows = []
     for row in run.guard_results:
         plot = (row.get("details") or {}).get("plot")
