@@ -234,3 +234,13 @@ def _tasks(client: TestClient, run_id: int) -> list[dict[str, object]]:
     if answer.status_code != 200:
         return []
     return [t for step in answer.json()["steps"] for t in step["tasks"]]
+
+
+@pytest.mark.parametrize("page", ["4", "1000000000"])
+def test_a_page_past_the_end_is_the_last_page(ui: TestClient, page: str) -> None:
+    listed = ui.get(f"/api/runs?per_page=1&page={page}").json()
+    assert (listed["page"], listed["pages"], [r["id"] for r in listed["runs"]]) == (3, 3, [1])
+    html = ui.get(f"/runs?per_page=1&page={page}").text
+    assert "page 3 of 3" in html and 'href="/runs/1"' in html
+    alone = ui.get(f"/api/runs?flow=NoSuchFlow&page={page}").json()
+    assert (alone["page"], alone["pages"], alone["runs"]) == (1, 1, [])

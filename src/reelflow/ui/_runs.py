@@ -13,7 +13,7 @@ from reelflow.flow._client import Run, Task
 from reelflow.guards import GuardResult
 from reelflow.store import INTERRUPTED, RUNNING, RunRecord, TaskRecord
 from reelflow.store._guards import result_fields
-from reelflow.store._search import search_runs
+from reelflow.store._search import RunPage, search_runs
 from reelflow.ui import _params as p
 from reelflow.ui import _preview
 from reelflow.ui._graph import Layout, layout
@@ -25,22 +25,24 @@ _GUARD_ORDER = {"failed": 0, "warning": 1, "passed": 2}
 
 def run_list(client: Client, query: Mapping[str, str]) -> dict[str, Any]:
     """A page of runs, newest first (``flow``, ``status``, ``tag``, ``page``, ``per_page`` read
-    from ``query``), with the filters and how many pages there are."""
+    from ``query``), with the filters and how many pages there are. A page past the last is
+    the last page (``page`` says which was read), for the HTML page and the API alike."""
     p.only_known(query, {"flow", "status", "tag", "page", "per_page"})
     flow = p.name(query.get("flow"), "flow")
     status = p.status(query.get("status"))
     tag = p.tag(query.get("tag"))
     page = p.integer(query.get("page"), "page", default=1, low=1, high=10**9)
     size = p.integer(query.get("per_page"), "per_page", default=50, low=1, high=p.MAX_PAGE_SIZE)
-    found = search_runs(
-        client.store.metadata,
-        flow_name=flow,
-        status=status,
-        tag=tag,
-        limit=size,
-        offset=(page - 1) * size,
-    )
+
+    def read(page: int) -> RunPage:
+        return search_runs(client.store.metadata, flow_name=flow, status=status, tag=tag,
+                           limit=size, offset=(page - 1) * size)  # fmt: skip
+
+    found = read(page)
     pages = max(1, -(-found.total // size))
+    if page > pages:  # past the end (a stale link, a hand-typed page): the last page
+        page = pages
+        found = read(page)
     return {
         "runs": [run_summary(r) for r in found.runs],
         "total": found.total,
