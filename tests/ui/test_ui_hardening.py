@@ -244,3 +244,75 @@ def test_a_page_past_the_end_is_the_last_page(ui: TestClient, page: str) -> None
     assert "page 3 of 3" in html and 'href="/runs/1"' in html
     alone = ui.get(f"/api/runs?flow=NoSuchFlow&page={page}").json()
     assert (alone["page"], alone["pages"], alone["runs"]) == (1, 1, [])
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch, owner: type, method: str) -> list[object]:
+    """Count the calls of ``owner.method`` (still made)."""
+    calls: list[object] = []
+    real = getattr(owner, method)
+
+    def counted(self: object, *args: object, **kwargs: object) -> object:
+        calls.append(kwargs or args)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(owner, method, counted)
+    return calls
+
+
+def test_a_task_and_its_log_poll_read_one_task_not_the_runs_tasks(
+    ui: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reelflow.store._metadata import MetadataStore
+
+    listed = _counting(monkeypatch, MetadataStore, "list_tasks")
+    assert ui.get("/api/runs/1/tasks/1/logs").status_code == 200
+    assert ui.get("/api/runs/1/tasks/1").status_code == 200
+    assert ui.get("/runs/1/tasks/1").status_code == 200
+    assert listed == []
+    assert ui.get("/api/runs/2/tasks/1").status_code == 404  # task 1 is run 1's
+
+
+def test_the_run_page_reads_its_guard_results_once(
+    ui: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reelflow.store._guards import GuardResultStore
+
+    queries = _counting(monkeypatch, GuardResultStore, "query")
+    assert ui.get("/runs/3").status_code == 200
+    assert len(queries) == 1
+
+
+def test_a_models_page_reads_every_promotions_results_in_one_query(
+    writable: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reelflow.store._guards import GuardResultStore
+
+    writable.post("/api/models/recs/promote", json={"version": 2}, headers=BEARER)  # refused
+    queries = _counting(monkeypatch, GuardResultStore, "query")
+    history = writable.get("/api/models/recs").json()["history"]
+    assert [e["action"] for e in history][:1] == ["refused"] and len(history) >= 2
+    assert all(e["promotion"]["results"] for e in history if e["promotion"])
+    assert len(queries) == 1
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ("", 200), ("metric=ndcg@10", 400), ("metric=ndcg@10&data=x", 400),
+        ("metric=ndcg@10&data=x&split=y", 200), ("metric=ndcg@10&data=x&split=y&sort=evil", 400),
+        ("metric=ndcg@10&data=x&split=y&sort=fit_s&desc=0", 200), ("colour=red", 400),
+    ],
+)  # fmt: skip
+def test_the_leaderboard_page_and_api_read_a_query_alike(
+    ui: TestClient, query: str, status: int
+) -> None:
+    assert ui.get(f"/leaderboard?{query}").status_code == status
+    assert ui.get(f"/api/leaderboard?{query}").status_code == status
+
+
+def test_a_monitor_report_name_must_match_whole() -> None:
+    from reelflow.ui._monitoring import REPORT
+
+    assert REPORT.fullmatch("monitor-recs-20260101T000000Z.html")
+    assert not REPORT.fullmatch("monitor-recs-20260101T000000Z.html\n")
+    assert not REPORT.fullmatch("monitor-recs-2026\u0661101T000000Z.html")

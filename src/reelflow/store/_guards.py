@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -103,10 +103,12 @@ class GuardResultStore:
         run_id: int | None = None,
         task_id: int | None = None,
         subject: str | None = None,
+        subjects: Sequence[str] | None = None,
         latest_attempt: bool = True,
     ) -> list[dict[str, Any]]:
         """Results in the order they were recorded; for tasks, only each task's last attempt
-        unless ``latest_attempt`` is False."""
+        unless ``latest_attempt`` is False. ``subjects`` reads those of several subjects in
+        one query (each row says its ``subject``)."""
         table = t.guard_results
         query = sa.select(table).order_by(table.c.id)
         if run_id is not None:
@@ -115,6 +117,8 @@ class GuardResultStore:
             query = query.where(table.c.task_id == task_id)
         if subject is not None:
             query = query.where(table.c.subject == subject)
+        if subjects is not None:
+            query = query.where(table.c.subject.in_(list(subjects)))
         with self.metadata._reader.connect() as conn:
             rows = [_decoded(row._mapping) for row in conn.execute(query)]
         return _last_attempts(rows) if latest_attempt else rows

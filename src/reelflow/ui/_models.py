@@ -7,7 +7,9 @@ from dataclasses import asdict
 from typing import Any
 
 from reelflow._errors import RegistryError
+from reelflow.guards import GuardResult
 from reelflow.registry import ModelVersion, Registry
+from reelflow.store._guards import GuardResultStore, result_fields
 from reelflow.ui._params import NotFound, whole
 
 
@@ -22,10 +24,11 @@ def model_detail(registry: Registry, name: str) -> dict[str, Any]:
     except RegistryError:
         raise NotFound(f"no model named {name!r} in the registry") from None
     promotions = {p["id"]: p for p in registry.promotions(name)}
+    results = _promotion_results(registry, list(promotions))
     history = []
     for event in reversed(registry.history(name)):
         promotion = promotions.get(event["promotion_id"]) if event["promotion_id"] else None
-        history.append({**event, "promotion": _promotion(registry, promotion)})
+        history.append({**event, "promotion": _promotion(promotion, results)})
     refused = [
         {
             "created_at": p["created_at"],
@@ -36,7 +39,7 @@ def model_detail(registry: Registry, name: str) -> dict[str, Any]:
             "actor": p["actor"],
             "reason": p["reason"],
             "promotion_id": p["id"],
-            "promotion": _promotion(registry, p),
+            "promotion": _promotion(p, results),
         }
         for p in promotions.values()
         if p["status"] not in ("promoted", "forced")
@@ -57,10 +60,24 @@ def version_summary(version: ModelVersion) -> dict[str, Any]:
     return data
 
 
-def _promotion(registry: Registry, promotion: dict[str, Any] | None) -> dict[str, Any] | None:
+def _promotion_results(registry: Registry, ids: list[int]) -> dict[int, list[GuardResult]]:
+    """The gate results of every promotion in ``ids``, read in one query."""
+    if not ids:
+        return {}
+    rows = GuardResultStore(registry.store.metadata).query(subjects=[f"promotion:{i}" for i in ids])
+    found: dict[int, list[GuardResult]] = {}
+    for row in rows:
+        number = whole(str(row["subject"]).partition(":")[2])
+        if number is not None:
+            found.setdefault(number, []).append(GuardResult.from_record(result_fields(row)))
+    return found
+
+
+def _promotion(
+    promotion: dict[str, Any] | None, results: dict[int, list[GuardResult]]
+) -> dict[str, Any] | None:
     if promotion is None:
         return None
-    results = registry.promotion_results(int(promotion["id"]))
     return {
         **promotion,
         "results": [
@@ -71,6 +88,6 @@ def _promotion(registry: Registry, promotion: dict[str, Any] | None) -> dict[str
                 "threshold": r.threshold,
                 "message": r.message,
             }
-            for r in results
+            for r in results.get(int(promotion["id"]), [])
         ],
     }
