@@ -110,29 +110,22 @@ def model(ui: UI, request: Request) -> Response:
 
 
 def leaderboard(ui: UI, request: Request) -> Response:
-    query = request.query_params
-    p.only_known(query, {"metric", "data", "split", "sort", "desc"})
-    metric, data, split = query.get("metric"), query.get("data"), query.get("split")
-    if not (metric or data or split):
+    picked = _board.selection(request.query_params)
+    if picked is None:
         return json_response({"groups": _board.groups(ui.board)})
-    if not (metric and data and split):
-        raise p.BadRequest(400, "give metric, data and split together (or none of them)")
-    rows = _board.entries(
-        ui.board, metric, data, split, query.get("sort") or None, query.get("desc") != "0"
-    )
-    return json_response({"metric": metric, "data": data, "split": split, "entries": rows})
+    rows = _board.entries(ui.board, picked)
+    return json_response({"metric": picked.metric, "data": picked.data, "split": picked.split,
+                          "entries": rows})  # fmt: skip
 
 
 def leaderboard_chart(ui: UI, request: Request) -> Response:
-    query = request.query_params
-    p.only_known(query, {"metric", "data", "split"})
-    metric, data, split = query.get("metric"), query.get("data"), query.get("split")
-    if not (metric and data and split):
+    picked = _board.selection(request.query_params, sortable=False)
+    if picked is None:
         raise p.BadRequest(400, "give metric, data and split")
-    rows = _board.entries(ui.board, metric, data, split, None, True)
+    rows = _board.entries(ui.board, picked)
     if not rows:
         raise p.NotFound("no leaderboard entries for that metric, data and split")
-    return Response(_board.chart_png(rows, metric), media_type="image/png")
+    return Response(_board.chart_png(rows, picked.metric), media_type="image/png")
 
 
 def monitoring(ui: UI, request: Request) -> Response:

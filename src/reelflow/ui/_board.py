@@ -5,27 +5,54 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from reelflow.bench import Leaderboard
 from reelflow.bench._leaderboard import LOWER_IS_BETTER
+from reelflow.ui import _params as p
 from reelflow.ui._params import BadRequest
 
 MAX_ENTRIES = 200
 SORTS = ("mean", "ci_low", "ci_high", "fit_s", "recommend_s", "created_at", "model")
 
 
+@dataclass(frozen=True)
+class Selection:
+    """A group picked in the query (``metric``, ``data``, ``split``) and how to order it."""
+
+    metric: str
+    data: str
+    split: str
+    sort: str | None = None
+    desc: bool = True
+
+
+def selection(query: Mapping[str, str], *, sortable: bool = True) -> Selection | None:
+    """The group a leaderboard page, its API or its chart is asked for (None: no group), read
+    the same way for each: the three keys together or none of them, a known ``sort``."""
+    known = {"metric", "data", "split"} | ({"sort", "desc"} if sortable else set())
+    p.only_known(query, known)
+    metric, data, split = query.get("metric"), query.get("data"), query.get("split")
+    if not (metric or data or split):
+        return None
+    if not (metric and data and split):
+        raise BadRequest(400, "give metric, data and split together (or none of them)")
+    sort = query.get("sort") or None
+    if sort is not None and sort not in SORTS:
+        raise BadRequest(400, f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
+    return Selection(metric, data, split, sort, query.get("desc") != "0")
+
+
 def groups(board: Leaderboard) -> list[dict[str, Any]]:
     return board.groups()
 
 
-def entries(
-    board: Leaderboard, metric: str, fingerprint: str, split: str, sort: str | None, desc: bool
-) -> list[dict[str, Any]]:
-    """A group's entries, best first by default (or sorted by ``sort``)."""
-    if sort is not None and sort not in SORTS:
-        raise BadRequest(400, f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
-    frame = board.top(metric, fingerprint, split, limit=MAX_ENTRIES)
+def entries(board: Leaderboard, picked: Selection) -> list[dict[str, Any]]:
+    """A group's entries, best first by default (or sorted by ``picked.sort``)."""
+    sort, desc = picked.sort, picked.desc
+    frame = board.top(picked.metric, picked.data, picked.split, limit=MAX_ENTRIES)
     rows: list[dict[str, Any]] = [
         {str(key): value for key, value in row.items()} for row in frame.to_dict("records")
     ]

@@ -61,20 +61,15 @@ def model(ui: UI, request: Request) -> Response:
 
 
 def leaderboard(ui: UI, request: Request) -> Response:
-    query = request.query_params
-    p.only_known(query, {"metric", "data", "split", "sort", "desc"})
-    metric, data, split = query.get("metric"), query.get("data"), query.get("split")
-    rows = None
-    if metric or data or split:
-        if not (metric and data and split):
-            raise p.BadRequest(400, "give metric, data and split together (pick a group)")
-        sort = query.get("sort") or None
-        rows = _board.entries(ui.board, metric, data, split, sort, query.get("desc") != "0")
+    picked = _board.selection(request.query_params)
+    rows = None if picked is None else _board.entries(ui.board, picked)
     return ui.page(
         request, "leaderboard.html", groups=_board.groups(ui.board), rows=rows,
-        selected={"metric": metric, "data": data, "split": split},
-        lower_is_better=_board.lower_is_better(metric or ""),
-        sort=query.get("sort"), sorts=_board.SORTS,
+        selected={"metric": picked.metric if picked else None,
+                  "data": picked.data if picked else None,
+                  "split": picked.split if picked else None},
+        lower_is_better=_board.lower_is_better(picked.metric if picked else ""),
+        sort=picked.sort if picked else None, sorts=_board.SORTS,
     )  # fmt: skip
 
 
