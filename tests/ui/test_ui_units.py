@@ -175,3 +175,17 @@ def test_a_store_made_before_the_new_indexes_gets_them_when_opened(store: Store)
     with reopened._reader.connect() as conn:
         assert "ix_tags_tag" in {i["name"] for i in sa.inspect(conn).get_indexes("tags")}
     reopened.close()
+
+
+def test_an_unreadable_object_is_a_note_not_an_error(store: Store) -> None:
+    import pandas as pd
+
+    garbage = store.objects.put_bytes(b"not an array at all")
+    malformed = ArtifactRecord("x", garbage.key, "npy", "ndarray", garbage.size)
+    assert "cannot be read: ValueError" in preview(store, malformed)["note"]
+    table = _record(store, pd.DataFrame({"a": [1, 2]}))
+    store.objects.local_path(table.key).write_bytes(b"damaged")
+    damaged = preview(store, table)
+    assert damaged["kind"] == "none" and "CorruptObjectError" in damaged["note"]
+    store.objects.local_path(table.key, verify=False).unlink()
+    assert "missing" in preview(store, table)["note"]

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from reelflow._errors import StoreError
 from reelflow.store import ArtifactRecord, Store
 from reelflow.ui import _params as p
 
@@ -55,10 +56,15 @@ def preview(
     ``load_hint`` is the Python that loads the artifact (shown for pickles)."""
     base = {"name": record.name, "type": record.type_name, "encoding": record.encoding,
             "size": record.size}  # fmt: skip
-    if record.encoding.startswith("arrow."):
-        return {**base, **_table(store, record, offset, limit)}
-    if record.encoding == "npy":
-        return {**base, **_array(store, record)}
+    try:
+        if record.encoding.startswith("arrow."):
+            return {**base, **_table(store, record, offset, limit)}
+        if record.encoding == "npy":
+            return {**base, **_array(store, record)}
+    except (StoreError, OSError, ValueError, TypeError) as exc:  # missing, damaged, malformed
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        note = f"cannot be read: {type(exc).__name__}: {first}"
+        return {**base, "kind": "none", "note": note}
     if record.encoding == "npz.sparse":
         return {**base, "kind": "sparse", "note": "a sparse matrix; load it with the Client"}
     if record.encoding == "pickle":
