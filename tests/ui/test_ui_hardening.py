@@ -135,6 +135,7 @@ def _post(app: object, path: str, headers: dict[str, str], chunks: int) -> tuple
     """POST ``chunks`` pieces of 16 KB to ``app`` over ASGI; the status and how many pieces
     the app read."""
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     read = 0
     status = 0
@@ -156,7 +157,8 @@ def _post(app: object, path: str, headers: dict[str, str], chunks: int) -> tuple
         "headers": [(b"host", b"127.0.0.1")]
         + [(k.lower().encode(), v.encode()) for k, v in headers.items()],
     }  # fmt: skip
-    asyncio.run(app(scope, receive, send))  # type: ignore[operator]
+    with ThreadPoolExecutor(1) as thread:  # its own event loop, whatever else runs one
+        thread.submit(asyncio.run, app(scope, receive, send)).result()  # type: ignore[operator]
     return status, read
 
 
