@@ -14,7 +14,7 @@ from reelflow.store import ArtifactRecord, RunRecord
 from reelflow.ui import _board, _models, _monitoring, _runs
 from reelflow.ui import _params as p
 from reelflow.ui._context import UI, json_response
-from reelflow.ui._preview import preview_from_query
+from reelflow.ui._preview import image_type, looks_like_html, payload, preview_from_query
 
 # Shown inline but never allowed to run scripts, load anything or reach the UI's own pages.
 SANDBOX = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -98,6 +98,18 @@ def artifact_preview(ui: UI, request: Request) -> tuple[Task, RunRecord, dict[st
 
 def artifact(ui: UI, request: Request) -> Response:
     return json_response(artifact_preview(ui, request)[2])
+
+
+def artifact_payload(ui: UI, request: Request) -> Response:
+    """The image or HTML page a pickled ``bytes``/``str`` artifact holds (read without
+    unpickling), served sandboxed; 404 for anything else."""
+    chosen, _ = path_task(ui, request)
+    value = payload(ui.store, path_artifact(chosen, request))
+    if isinstance(value, bytes) and (kind := image_type(value)) is not None:
+        return Response(value, media_type=kind, headers={"Content-Security-Policy": SANDBOX})
+    if isinstance(value, str) and looks_like_html(value):
+        return Response(value, media_type="text/html", headers={"Content-Security-Policy": SANDBOX})
+    raise p.NotFound(f"artifact {request.path_params['name']!r} is not an image or an HTML page")
 
 
 def models(ui: UI, request: Request) -> Response:

@@ -97,6 +97,7 @@ def _routes(ui: UI) -> list[Route | Mount]:
         get("/runs/{run_id}", _pages.run),
         get("/runs/{run_id}/tasks/{task_id}", _pages.task),
         get("/runs/{run_id}/tasks/{task_id}/artifacts/{name}", _pages.artifact),
+        get("/runs/{run_id}/tasks/{task_id}/artifacts/{name}/payload", _api.artifact_payload),
         get("/runs/{run_id}/guards/{guard_id}.png", _api.guard_plot),
         get("/models", _pages.models),
         get("/models/{name}", _pages.model),

@@ -7,12 +7,17 @@ bounded work (strings, lists and nesting cut before they are turned into text).
 
 Pickles are never loaded: unpickling runs code, and even a pickle the store wrote can take
 unbounded time to load or to ``repr`` (149 bytes of nested shared lists take seconds). A pickled
-artifact shows its type, size and encoding and how to load it in Python.
+artifact shows its type, size and encoding and how to load it in Python. One kind is read
+without loading it: a pickle of a single ``str`` or ``bytes`` (a rendered HTML report, a PNG),
+whose opcodes are parsed (``pickletools.genops``, which executes nothing) and whose payload is
+shown as an image, a sandboxed page or text.
 """
 
 from __future__ import annotations
 
+import io
 import math
+import pickletools
 import reprlib
 import threading
 from collections.abc import Mapping
@@ -26,6 +31,13 @@ MAX_CELL_CHARS = 200
 MAX_CELL_ITEMS = 20  # of a list in a table cell
 MAX_STAT_VALUES = 5_000_000
 MAX_VERIFIED = 10_000  # object keys remembered as hash-checked
+MAX_PAYLOAD = 8 << 20  # a pickled str/bytes larger than this is not read for a preview
+MAX_TEXT_CHARS = 20_000
+IMAGE_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg",
+               b"GIF87a": "image/gif", b"GIF89a": "image/gif"}  # fmt: skip
+_PAYLOAD_OPS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "SHORT_BINBYTES", "BINBYTES",
+                "BINBYTES8"}  # fmt: skip
+_FRAMING_OPS = {"PROTO", "FRAME", "MEMOIZE", "STOP"}
 _ARRAY_HEAD = 20
 
 
@@ -68,6 +80,9 @@ def preview(
     if record.encoding == "npz.sparse":
         return {**base, "kind": "sparse", "note": "a sparse matrix; load it with the Client"}
     if record.encoding == "pickle":
+        shown = _payload_preview(store, record)
+        if shown is not None:
+            return {**base, **shown}
         note = f"a pickled {record.type_name}: the UI never loads pickles; load it in Python"
         return {**base, "kind": "pickle", "note": note, "hint": load_hint}
     return {**base, "kind": "none", "note": f"no preview for encoding {record.encoding}"}
@@ -87,6 +102,47 @@ def load_hint(run_id: int, step: str, index: int | None, name: str) -> str:
     """The line of Python that loads an artifact (``index``: the task's place in a foreach)."""
     task = "task" if index is None else f"tasks[{index}]"
     return f"Client().run({run_id})[{_quoted(step)}].{task}[{_quoted(name)}]"
+
+
+def payload(store: Store, record: ArtifactRecord) -> str | bytes | None:
+    """The ``str`` or ``bytes`` a pickle holds when that is all it holds, read by parsing its
+    opcodes (nothing is executed); None for any other pickle, or one too large."""
+    if record.encoding != "pickle" or record.size > MAX_PAYLOAD:
+        return None
+    try:
+        data = _local_path(store, record.key).read_bytes()
+        found: list[str | bytes] = []
+        for opcode, argument, _ in pickletools.genops(io.BytesIO(data)):
+            if opcode.name in _PAYLOAD_OPS and isinstance(argument, str | bytes) and not found:
+                found.append(argument)
+            elif opcode.name not in _FRAMING_OPS:
+                return None
+    except (StoreError, OSError, ValueError):
+        return None
+    return found[0] if found else None
+
+
+def image_type(value: bytes) -> str | None:
+    """The media type of an image by its first bytes (PNG, JPEG, GIF), or None."""
+    return next((kind for magic, kind in IMAGE_TYPES.items() if value.startswith(magic)), None)
+
+
+def looks_like_html(value: str) -> bool:
+    head = value[:512].lstrip().lower()
+    return head.startswith(("<!doctype html", "<html"))
+
+
+def _payload_preview(store: Store, record: ArtifactRecord) -> dict[str, Any] | None:
+    value = payload(store, record)
+    if isinstance(value, bytes):
+        kind = image_type(value)
+        return None if kind is None else {"kind": "image", "media_type": kind}
+    if isinstance(value, str):
+        if looks_like_html(value):
+            return {"kind": "html"}
+        return {"kind": "text", "text": value[:MAX_TEXT_CHARS],
+                "cut": len(value) > MAX_TEXT_CHARS}  # fmt: skip
+    return None
 
 
 def _quoted(text: str) -> str:
