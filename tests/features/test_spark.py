@@ -228,3 +228,20 @@ def test_importing_the_spark_engine_does_not_import_pyspark() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_a_log_of_a_few_megabytes_does_not_fill_the_driver(spark: SparkEngine) -> None:
+    """100,000 synthetic events (4.8 MB of Arrow) and a 20,000-row spine: inlined into the
+    query plan, the events filled a 2 GB driver in ``localCheckpoint``; they go as Parquet."""
+    from reelflow.data import generate_interactions
+
+    log = generate_interactions(10_000, 2_000, 100_000, seed=0)
+    events = events_table(log.interactions)
+    assert events.nbytes > spark.inline_bytes
+    late = np.sort(np.random.default_rng(0).choice(events.num_rows, 20_000, replace=False))
+    picked = events.take(pa.array(late))
+    spine = pa.table({"user_id": picked["user_id"], "item_id": picked["item_id"],
+                      "region": picked["region"], "as_of": picked["timestamp"]})  # fmt: skip
+    items = pa.Table.from_pandas(log.items[["item_id", "genre"]], preserve_index=False)
+    duck = compute(EVERY_BUILTIN, events, spine, items=items)
+    assert_same(duck, compute(EVERY_BUILTIN, events, spine, items=items, engine=spark))
