@@ -240,3 +240,39 @@ def test_missing_credentials_are_one_line_and_store_nothing(
     message = str(caught.value)
     assert message.startswith(f"cannot look up an object in {s3_url}: ") and "\n" not in message
     assert "credentials" in message
+
+
+def test_a_missing_bucket_is_one_line_not_missing_objects(s3_server: str, tmp_path: Path) -> None:
+    store = RemoteObjectStore(f"{s3_server}-nobody-made-this/prefix", tmp_path / "cache")
+    with pytest.raises(StoreError, match=r"^cannot store an object: .*create the bucket"):
+        store.put_bytes(b"weights")
+    with pytest.raises(StoreError, match=r"bucket of s3://.* does not exist"):
+        fresh_reader(store, tmp_path).read_bytes(hash_bytes(b"weights"))
+    with pytest.raises(StoreError, match=r"does not exist"):
+        list(store.keys())  # so `store check` does not call every object missing
+
+
+def test_artifact_urls_without_a_bucket_or_with_credentials_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REELFLOW_ARTIFACTS", "s3://")
+    with pytest.raises(ConfigError, match="names no bucket"):
+        resolve_config(tmp_path)
+    monkeypatch.setenv("REELFLOW_ARTIFACTS", "s3://AKIAEXAMPLE:s3cr3t@bucket/prefix")
+    with pytest.raises(ConfigError, match="carries credentials") as caught:
+        resolve_config(tmp_path)
+    assert "s3cr3t" not in str(caught.value) and "AKIAEXAMPLE" not in str(caught.value)
+
+
+def test_a_cache_cleared_while_reading_is_fetched_again(
+    remote: RemoteObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = remote.put_bytes(b"splits").key
+
+    def cleared(key: str, *, verify: bool = True) -> Path:
+        monkeypatch.undo()  # once: the cached file vanished between exists() and the read
+        remote.cache.remove(key)
+        raise ArtifactNotFoundError(f"object {key} is missing from the cache")
+
+    monkeypatch.setattr(remote.cache, "local_path", cleared)
+    assert remote.read_bytes(key) == b"splits"

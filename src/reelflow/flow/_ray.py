@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import socket
 import tempfile
 import time
@@ -43,6 +44,7 @@ from reelflow.store._remote import is_remote, open_objects
 
 _OBJECT_STORE_BYTES = 128 << 20  # results are small: artifacts go to the store, not to Ray
 _CONNECT_TIMEOUT = 5.0
+_BOARD_TIMEOUT = 10.0
 _INSTALL_HINT = 'the Ray executor needs Ray: pip install "reelflow[ray]"'
 
 
@@ -117,7 +119,7 @@ def _on_this_node(spec: TaskSpec) -> TaskSpec:
                 "at the same path on every node (see docs/scaling.md)"
             )
         artifacts = str(shared)
-    home = Path(tempfile.gettempdir()) / "reelflow-ray" / "home"
+    home = Path(tempfile.gettempdir()) / f"reelflow-ray-{os.getuid()}" / "home"
     (home / "running").mkdir(parents=True, exist_ok=True)
     stem = f"{spec.task_id}.{spec.attempt}"
     logs = Path(tempfile.mkdtemp(prefix=f"{spec.run_id}-{stem}-", dir=home / "running"))
@@ -132,18 +134,19 @@ def _on_this_node(spec: TaskSpec) -> TaskSpec:
 
 def _with_stored_logs(result: TaskResult, spec: TaskSpec) -> TaskResult:
     """The result with the attempt's logs stored as objects (the driver cannot read them)."""
-    objects = open_objects(spec.store_home, spec.artifacts)
     keys: list[str | None] = []
-    for name in (spec.stdout_path, spec.stderr_path):
-        path = Path(name)
-        key = None
-        with contextlib.suppress(FileNotFoundError):
-            if path.stat().st_size > 0:
-                key = objects.put_file(path).key
-            path.unlink()
-        keys.append(key)
-    with contextlib.suppress(OSError):
-        Path(spec.stdout_path).parent.rmdir()  # the attempt's own folder
+    try:
+        objects = open_objects(spec.store_home, spec.artifacts)
+        for name in (spec.stdout_path, spec.stderr_path):
+            path = Path(name)
+            key = None
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_size > 0:
+                    key = objects.put_file(path).key
+            keys.append(key)
+    except Exception:  # logs that cannot be stored must not turn the attempt's outcome around
+        keys = [None, None]
+    shutil.rmtree(Path(spec.stdout_path).parent, ignore_errors=True)  # the attempt's own folder
     return replace(result, logs=(keys[0], keys[1]))
 
 
@@ -226,7 +229,9 @@ class RayExecutor:
         self._driver_node = _driver_node_id(ray)
         alive = [str(n.get("NodeID")) for n in ray.nodes() if n.get("Alive")]
         # Tasks may land on another node than the driver's: they will report through a board.
-        self._elsewhere = len(alive) > 1 or self._driver_node not in alive
+        # Tasks may land on another node than the driver's (now, or once a cluster grows):
+        # they will report through a board.
+        self._elsewhere = address is not None or len(alive) > 1 or self._driver_node not in alive
         self._board: Any = None
         self._tasks: dict[int, _RayTask] = {}
 
@@ -257,7 +262,12 @@ class RayExecutor:
 
     def _start_board(self) -> Any:
         if self._elsewhere and self._board is None:
-            self._board = self._ray.remote(num_cpus=0)(StartBoard).remote()
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            here = self._ray.get_runtime_context().get_node_id()
+            on_driver = NodeAffinitySchedulingStrategy(here, soft=False)
+            actor = self._ray.remote(num_cpus=0, scheduling_strategy=on_driver)(StartBoard)
+            self._board = actor.remote()  # on the driver's node: it lives as long as the run
         return self._board
 
     def wait(self, timeout: float) -> list[TaskResult]:
@@ -311,7 +321,11 @@ class RayExecutor:
 
     def _poll_started(self) -> None:
         if self._board is not None:
-            for task_id, attempt in self._ray.get(self._board.take.remote()):
+            try:
+                started = self._ray.get(self._board.take.remote(), timeout=_BOARD_TIMEOUT)
+            except Exception:  # the board is gone or slow: only detached timeouts wait longer
+                started = []
+            for task_id, attempt in started:
                 task = self._tasks.get(task_id)
                 if task is not None and task.spec.attempt == attempt and task.started_at is None:
                     task.started_at = time.monotonic()

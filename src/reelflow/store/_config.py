@@ -65,9 +65,20 @@ def _artifacts(location: str | None, base: Path) -> str | None:
         scheme = location.partition("://")[0]
         if not scheme.replace("+", "").replace("-", "").isalnum():
             raise ConfigError(f"artifacts location {location!r} has no valid scheme; use s3://...")
+        rest = location.partition("://")[2]
         if scheme in ("file", "local"):
-            location = location.partition("://")[2]
+            location = rest
         else:
+            if not rest.strip("/"):
+                raise ConfigError(
+                    f"artifacts location {location!r} names no bucket; use {scheme}://BUCKET/PREFIX"
+                )
+            if "@" in rest.split("/", 1)[0]:
+                raise ConfigError(
+                    f"artifacts location {scheme}://...@... carries credentials: remove them from "
+                    "the URL and give them to the filesystem (for S3: AWS_* variables, ~/.aws, "
+                    "an instance role)"
+                )
             return location.rstrip("/")
     path = Path(location).expanduser()
     return str(path if path.is_absolute() else (base / path).resolve())

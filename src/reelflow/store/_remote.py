@@ -82,7 +82,7 @@ class RemoteObjectStore:
         if stored is not None and stored == (info.size, True):
             return info
         local = str(self.cache.path(info.key))
-        with self._bucket_errors(f"upload object {info.key} to"):
+        with self._bucket_errors(f"upload object {info.key} to"), _missing_is_an_error():
             if self._atomic:
                 self.fs.put_file(local, final)
             else:
@@ -94,6 +94,21 @@ class RemoteObjectStore:
                     with contextlib.suppress(Exception):
                         self.fs.rm_file(temp)
         return info
+
+    def _require_bucket(self) -> None:
+        """Raise a StoreError when the bucket itself is missing (s3fs says FileNotFoundError
+        for a missing bucket as for a missing object: without this, every object would look
+        missing and `store check` would list them all)."""
+        if not self._atomic:
+            return
+        bucket = self.root.split("/", 1)[0]
+        with self._bucket_errors("look up the bucket of"):
+            found = bool(self.fs.exists(bucket))
+        if not found:
+            raise StoreError(
+                f"the bucket of {self.url} does not exist: create it, or point "
+                "REELFLOW_ARTIFACTS at one that does"
+            )
 
     @contextlib.contextmanager
     def _bucket_errors(self, action: str) -> Iterator[None]:
@@ -119,10 +134,13 @@ class RemoteObjectStore:
                 return self.cache.local_path(key, verify=verify)
             except CorruptObjectError:
                 self.cache.remove(key)  # a damaged cached copy: fetch it again
+            except ArtifactNotFoundError:
+                pass  # the cache was cleared in between: fetch it again
         try:
             with self._bucket_errors(f"download object {key} from"):
                 info = self.cache.put_writer(lambda f: self._download(remote, f))
         except FileNotFoundError:
+            self._require_bucket()
             raise ArtifactNotFoundError(
                 f"object {key} is missing from {self.url}: the store was moved or pruned; "
                 "run `reelflow store check` to see what else is missing"
@@ -174,7 +192,9 @@ class RemoteObjectStore:
             with self._bucket_errors("list the objects of"):
                 paths = self.fs.find(f"{self.root}/objects")
         except FileNotFoundError:
-            return
+            paths = []
+        if not paths:
+            self._require_bucket()
         for path in paths:
             fanout, _, rest = str(path).rpartition("/objects/")[2].partition("/")
             if _KEY.fullmatch(fanout + rest):
@@ -259,6 +279,21 @@ def _filesystem(url: str) -> tuple[Any, str]:
         ) from None
     except ValueError as exc:
         raise ConfigError(f"cannot use {url} for artifacts: {exc}") from None
+    except Exception as exc:  # a filesystem that connects when opened (ftp, sftp, ...)
+        raise StoreError(f"cannot open {url} for artifacts: {_reason(exc)}") from exc
+
+
+@contextlib.contextmanager
+def _missing_is_an_error() -> Iterator[None]:
+    """A FileNotFoundError while storing means a missing bucket or folder, not a missing
+    object: say so in one line."""
+    try:
+        yield
+    except FileNotFoundError as exc:
+        raise StoreError(
+            f"cannot store an object: {_reason(exc)}; create the bucket or folder, or point "
+            "REELFLOW_ARTIFACTS at one that exists"
+        ) from exc
 
 
 def _protocols(fs: Any) -> tuple[str, ...]:
