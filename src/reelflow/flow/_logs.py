@@ -18,6 +18,22 @@ _STREAMS = ("stdout", "stderr")
 _CHUNK = 256 * 1024
 
 
+def store_logs(
+    objects: Objects, stdout: str | os.PathLike[str], stderr: str | os.PathLike[str]
+) -> tuple[str | None, str | None]:
+    """Store an attempt's two log files as objects (an empty or missing one as None), delete
+    them, and return their keys."""
+    keys: list[str | None] = []
+    for path in (stdout, stderr):
+        key = None
+        with contextlib.suppress(FileNotFoundError):
+            if os.path.getsize(path) > 0:
+                key = objects.put_file(path).key
+            os.unlink(path)
+        keys.append(key)
+    return keys[0], keys[1]
+
+
 @dataclass
 class LogTail:
     """Follows one attempt's two log files and forwards complete lines to the display."""
@@ -87,13 +103,4 @@ class LogTail:
     def close(self, objects: Objects) -> tuple[str | None, str | None]:
         """Flush the last lines, store both files as objects and return their keys."""
         self.pump(final=True)
-        keys = []
-        for stream in _STREAMS:
-            path = self._path(stream)
-            key = None
-            with contextlib.suppress(FileNotFoundError):
-                if os.path.getsize(path) > 0:
-                    key = objects.put_file(path).key
-                os.unlink(path)
-            keys.append(key)
-        return keys[0], keys[1]
+        return store_logs(objects, self.stdout_path, self.stderr_path)

@@ -39,6 +39,7 @@ from typing import Any
 
 from reelflow._errors import ExecutorError
 from reelflow.flow._executor import LocalExecutor, physical_memory
+from reelflow.flow._logs import store_logs
 from reelflow.flow._spec import TaskError, TaskResult, TaskSpec
 from reelflow.store._remote import is_remote, open_objects
 
@@ -134,20 +135,14 @@ def _on_this_node(spec: TaskSpec) -> TaskSpec:
 
 def _with_stored_logs(result: TaskResult, spec: TaskSpec) -> TaskResult:
     """The result with the attempt's logs stored as objects (the driver cannot read them)."""
-    keys: list[str | None] = []
+    keys: tuple[str | None, str | None] = (None, None)
     try:
         objects = open_objects(spec.store_home, spec.artifacts)
-        for name in (spec.stdout_path, spec.stderr_path):
-            path = Path(name)
-            key = None
-            with contextlib.suppress(FileNotFoundError):
-                if path.stat().st_size > 0:
-                    key = objects.put_file(path).key
-            keys.append(key)
+        keys = store_logs(objects, spec.stdout_path, spec.stderr_path)
     except Exception:  # logs that cannot be stored must not turn the attempt's outcome around
-        keys = [None, None]
+        pass
     shutil.rmtree(Path(spec.stdout_path).parent, ignore_errors=True)  # the attempt's own folder
-    return replace(result, logs=(keys[0], keys[1]))
+    return replace(result, logs=keys)
 
 
 class StartBoard:

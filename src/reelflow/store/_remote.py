@@ -245,11 +245,11 @@ class RemoteObjectStore:
         """The size of the object at ``path`` and whether it was written in the last half hour."""
         try:
             with self._bucket_errors("look up an object in"):
-                size = int(self.fs.size(path))
-                recent = self.fs.modified(path).timestamp() > time.time() - _REFRESH_SECONDS
+                info = self.fs.info(path)
+                stamp = info.get("LastModified") or self.fs.modified(path)  # one request on S3
         except FileNotFoundError:
             return None
-        return size, recent
+        return int(info["size"]), stamp.timestamp() > time.time() - _REFRESH_SECONDS
 
 
 def is_remote(location: str) -> bool:
